@@ -1,0 +1,210 @@
+//! The command line. `serve` is the default; every command reads the same configuration.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::core::Error;
+use crate::core::time::{Clock, SystemClock};
+use crate::people::{passwords, sessions, users};
+use crate::{db, startup, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "unitrack",
+    version,
+    about = "One issue tracker for the whole organisation"
+)]
+pub struct Cli {
+    /// Configuration file (default: unitrack.toml in the current folder, if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (the default).
+    Serve {
+        /// Load the demo organisation into an external database too.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is asked for, or read from stdin with --password-stdin.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password; signs the user out everywhere.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Runs the command; errors are printed as one line and give exit status 1.
+#[allow(clippy::print_stderr)]
+pub fn run(cli: Cli) -> ExitCode {
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let command = cli.command.unwrap_or(Command::Serve { demo: false });
+    let log = match command {
+        Command::Serve { .. } => config.log.clone(),
+        _ => "warn".to_owned(),
+    };
+    telemetry::init(&log, config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Serve { demo } => startup::run(config, demo).await,
+            Command::Migrate => migrate(&config).await,
+            Command::User(cmd) => user(&config, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("error: {}", chain.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let database = startup::open_database(config).await?;
+    let result = db::migrate(&database.pool).await;
+    database.close().await?;
+    result?;
+    println!("database is up to date");
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+        let again =
+            rpassword::prompt_password("Password again: ").context("reading the password")?;
+        anyhow::ensure!(first == again, "the two passwords are not the same");
+        first
+    };
+    passwords::check_new(&password, "password").map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(password)
+}
+
+fn field_errors(e: Error) -> anyhow::Error {
+    match e {
+        Error::Invalid(errors) => anyhow::anyhow!("{errors}"),
+        other => anyhow::Error::new(other),
+    }
+}
+
+#[allow(clippy::print_stdout)]
+async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let clock = SystemClock;
+    match command {
+        UserCommand::Create {
+            email,
+            name,
+            admin,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            let hash = passwords::hash(password).await.map_err(field_errors)?;
+            let database = startup::open_database(config).await?;
+            let result = async {
+                db::migrate(&database.pool).await?;
+                let mut tx = database.pool.begin().await?;
+                let new = users::NewUser {
+                    email: email.clone(),
+                    display_name: name,
+                    password_hash: Some(hash),
+                    is_admin: admin,
+                };
+                users::create(&mut tx, &new, clock.now())
+                    .await
+                    .map_err(field_errors)?;
+                tx.commit().await?;
+                anyhow::Ok(())
+            }
+            .await;
+            database.close().await?;
+            result?;
+            println!("created {email}{}", if admin { " (admin)" } else { "" });
+        }
+        UserCommand::SetPassword {
+            email,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            let hash = passwords::hash(password).await.map_err(field_errors)?;
+            let database = startup::open_database(config).await?;
+            let result = async {
+                let mut tx = database.pool.begin().await?;
+                let user = users::find_by_email(&mut tx, &email)
+                    .await
+                    .map_err(field_errors)?
+                    .ok_or_else(|| anyhow::anyhow!("no account with e-mail {email}"))?;
+                users::set_password_hash(&mut tx, user.id, &hash, clock.now())
+                    .await
+                    .map_err(field_errors)?;
+                sessions::revoke_others(&mut tx, user.id, None)
+                    .await
+                    .map_err(field_errors)?;
+                tx.commit().await?;
+                anyhow::Ok(())
+            }
+            .await;
+            database.close().await?;
+            result?;
+            println!("password set for {email}; their sessions were ended");
+        }
+    }
+    Ok(())
+}

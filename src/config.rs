@@ -1,0 +1,314 @@
+//! Settings, layered: built-in defaults, then `unitrack.toml` (or the file named by
+//! `UNITRACK_CONFIG`), then `UNITRACK_*` environment variables and `DATABASE_URL`.
+//! An invalid value is one line that names the setting.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A validated configuration. `Debug` masks the database password.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// PostgreSQL to use; when unset a private cluster runs in `data_dir`.
+    pub database_url: Option<String>,
+    /// Address the web server listens on.
+    pub listen: SocketAddr,
+    /// Folder for the private PostgreSQL cluster and other local state.
+    pub data_dir: PathBuf,
+    /// Public URL, used in links and to decide whether cookies are `Secure`.
+    pub base_url: Option<Url>,
+    /// Reverse proxies whose `X-Forwarded-*` headers are believed (comma-separated addresses).
+    pub trusted_proxies: String,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u32,
+    /// A session ends this many hours after sign-in, whatever happens.
+    pub session_max_hours: u32,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// A request that takes longer is answered with 408.
+    pub request_timeout_secs: u64,
+    /// Database connections per app instance.
+    pub db_max_connections: u32,
+    /// Failed sign-ins for one account before it is locked for a while.
+    pub login_max_failures_account: u32,
+    /// Failed sign-ins from one client address before it is locked for a while.
+    pub login_max_failures_address: u32,
+    /// Minutes that failed sign-ins are counted over, and the first lock's length.
+    pub login_window_minutes: u32,
+    /// `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// Log filter, as `RUST_LOG` (e.g. `info,unitrack=debug`).
+    pub log: String,
+    /// Load the demo organisation into an external database too.
+    pub demo: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from(".unitrack"),
+            base_url: None,
+            trusted_proxies: String::new(),
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+            max_body_bytes: 2 * 1024 * 1024,
+            request_timeout_secs: 30,
+            db_max_connections: 16,
+            login_max_failures_account: 5,
+            login_max_failures_address: 50,
+            login_window_minutes: 15,
+            log_format: LogFormat::Pretty,
+            log: "info".into(),
+            demo: false,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(mask_password),
+            )
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("base_url", &self.base_url.as_ref().map(Url::as_str))
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("session_idle_minutes", &self.session_idle_minutes)
+            .field("session_max_hours", &self.session_max_hours)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration problem, as one line naming the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Reads defaults, the TOML file and the environment. `file` overrides `UNITRACK_CONFIG`.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env_file = std::env::var_os("UNITRACK_CONFIG").map(PathBuf::from);
+        let explicit = file.map(Path::to_path_buf).or(env_file);
+        if let Some(path) = &explicit
+            && !path.is_file()
+        {
+            return Err(ConfigError(format!(
+                "configuration file {} does not exist",
+                path.display()
+            )));
+        }
+        let path = explicit.unwrap_or_else(|| PathBuf::from("unitrack.toml"));
+        let figment = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&path))
+            .merge(Env::prefixed("UNITRACK_").ignore(&["CONFIG"]))
+            .merge(Env::raw().only(&["DATABASE_URL"]));
+        Self::from_figment(figment)
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(|e| ConfigError(describe(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: ranges and cross-field rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |setting: &str, why: &str| {
+            Err(ConfigError(format!(
+                "invalid setting {setting} ({}): {why}",
+                env_name(setting)
+            )))
+        };
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(format!(
+                "invalid setting DATABASE_URL ({}): must start with postgres:// or postgresql://",
+                mask_password(url)
+            )));
+        }
+        if let Some(base) = &self.base_url
+            && !matches!(base.scheme(), "http" | "https")
+        {
+            return bad("base_url", "must be an http:// or https:// URL");
+        }
+        if let Err(why) = self.trusted_proxy_addrs() {
+            return bad("trusted_proxies", &why);
+        }
+        if self.session_idle_minutes == 0 {
+            return bad("session_idle_minutes", "must be at least 1");
+        }
+        if self.session_max_hours == 0 {
+            return bad("session_max_hours", "must be at least 1");
+        }
+        if self.max_body_bytes < 1024 {
+            return bad("max_body_bytes", "must be at least 1024");
+        }
+        if self.request_timeout_secs == 0 {
+            return bad("request_timeout_secs", "must be at least 1");
+        }
+        if self.db_max_connections == 0 {
+            return bad("db_max_connections", "must be at least 1");
+        }
+        if self.login_max_failures_account == 0 || self.login_max_failures_address == 0 {
+            return bad("login_max_failures_account", "must be at least 1");
+        }
+        if self.login_window_minutes == 0 {
+            return bad("login_window_minutes", "must be at least 1");
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
+            return bad("log", "not a valid log filter (e.g. info,unitrack=debug)");
+        }
+        Ok(())
+    }
+
+    /// The trusted proxy addresses.
+    pub fn trusted_proxy_addrs(&self) -> Result<Vec<IpAddr>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|_| format!("{s:?} is not an IP address")))
+            .collect()
+    }
+
+    /// Cookies get `Secure` when the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https")
+    }
+
+    /// The URL people use: the base URL, else the listen address.
+    pub fn public_url(&self) -> String {
+        match &self.base_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+fn env_name(setting: &str) -> String {
+    if setting == "database_url" {
+        "DATABASE_URL".into()
+    } else {
+        format!("UNITRACK_{}", setting.to_ascii_uppercase())
+    }
+}
+
+fn describe(e: &figment::Error) -> String {
+    let setting = e.path.last().cloned().unwrap_or_default();
+    let source = e
+        .metadata
+        .as_ref()
+        .map(|m| m.name.to_string())
+        .unwrap_or_default();
+    let detail = e.kind.to_string().replace('\n', " ");
+    if setting.is_empty() {
+        format!("invalid configuration: {detail}")
+    } else {
+        format!(
+            "invalid setting {setting} ({}, from {source}): {detail}",
+            env_name(&setting)
+        )
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs and errors.
+pub fn mask_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(unparseable URL)".into(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail returns its own large error
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "unitrack.toml",
+                "listen = \"127.0.0.1:9000\"\nsession_idle_minutes = 10",
+            )?;
+            jail.set_env("UNITRACK_LISTEN", "127.0.0.1:9100");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen.port(), 9100);
+            assert_eq!(config.session_idle_minutes, 10);
+            assert_eq!(config.session_max_hours, 12);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting_on_one_line() {
+        Jail::expect_with(|jail| {
+            jail.set_env("UNITRACK_LISTEN", "not-an-address");
+            let err = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("UNITRACK_LISTEN"), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("UNITRACK_TRUSTED_PROXIES", "10.0.0.1, nope");
+            let err = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("UNITRACK_TRUSTED_PROXIES"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_URL", "mysql://u:hunter2@db/x");
+            let err = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("DATABASE_URL"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            mask_password("postgres://u:hunter2@db:5432/x"),
+            "postgres://u:***@db:5432/x"
+        );
+        let config = Config {
+            database_url: Some("postgres://u:hunter2@db/x".into()),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,137 @@
+//! Typed ids (uuid v7, time-ordered) and the ticket keys people see (`HD-1042`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+        #[sqlx(transparent)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new, time-ordered id.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A person who signs in or files tickets.
+    UserId
+);
+id_type!(
+    /// A project (`HD`, `ERP`).
+    ProjectId
+);
+id_type!(
+    /// A ticket; people see its key instead.
+    TicketId
+);
+id_type!(
+    /// The public handle of a session, safe to show and post (the secret token is never shown).
+    SessionId
+);
+
+/// A project key: 2 to 10 capital letters or digits, starting with a letter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProjectKey(String);
+
+impl ProjectKey {
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut chars = s.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_uppercase());
+        let rest_ok = chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        (first_ok && rest_ok && (2..=10).contains(&s.len())).then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `HD-1042`: a project key and the ticket's number within the project.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TicketKey {
+    pub project: ProjectKey,
+    pub number: i64,
+}
+
+impl TicketKey {
+    /// Parses `HD-1042` (case-insensitive on the project part); `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (project, number) = s.trim().rsplit_once('-')?;
+        let project = ProjectKey::parse(&project.to_ascii_uppercase())?;
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) || number.len() > 15 {
+            return None;
+        }
+        let number: i64 = number.parse().ok()?;
+        (number > 0).then_some(Self { project, number })
+    }
+}
+
+impl fmt::Display for TicketKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.project, self.number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_keys_parse_only_well_formed_input() {
+        let cases = [
+            ("HD-1", Some("HD-1")),
+            ("hd-42", Some("HD-42")),
+            (" ERP-1042 ", Some("ERP-1042")),
+            ("HD-0", None),
+            ("HD-", None),
+            ("-1", None),
+            ("H-1", None),
+            ("HD-1x", None),
+            ("HD-+1", None),
+            ("1HD-1", None),
+            ("HD-99999999999999999999", None),
+            ("ABCDEFGHIJK-1", None),
+            ("", None),
+        ];
+        for (input, expected) in cases {
+            let got = TicketKey::parse(input).map(|k| k.to_string());
+            assert_eq!(got.as_deref(), expected, "input {input:?}");
+        }
+    }
+}

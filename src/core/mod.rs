@@ -1,0 +1,8 @@
+//! Building blocks every feature uses. Knows nothing about HTTP or features.
+
+pub mod error;
+pub mod ids;
+pub mod markdown;
+pub mod time;
+
+pub use error::{Error, FieldErrors, Result};

@@ -1,0 +1,27 @@
+//! Unitrack: one web-based issue tracker for requesters, the help desk, developers, approvers
+//! and project managers. Dependencies point down: `web` → features → `engine` → `core`.
+
+/// Command line: `serve` (default), `migrate`, `user create|set-password`.
+pub mod cli;
+/// Settings: defaults, then `unitrack.toml`, then `UNITRACK_*` / `DATABASE_URL`.
+pub mod config;
+/// Shared building blocks: errors, ids, ticket keys, time, Markdown.
+pub mod core;
+/// Connection pool, embedded migrations and the private PostgreSQL cluster.
+pub mod db;
+/// The demo organisation loaded on first start of a private database.
+pub mod demo;
+/// Pure rules with no I/O: the access policy.
+pub mod engine;
+/// Users, passwords, sessions and the login throttle.
+pub mod people;
+/// Projects and their ticket numbering.
+pub mod projects;
+/// Wiring: database, migrations, state, router, serve until shutdown.
+pub mod startup;
+/// Logging and request spans.
+pub mod telemetry;
+/// Tickets and their append-only events.
+pub mod tickets;
+/// The HTTP layer: the only module that knows axum, askama and tower.
+pub mod web;

@@ -1,0 +1,75 @@
+//! People: users, password hashing, sessions and the sign-in throttle. Owns the `users`,
+//! `sessions` and `login_throttle` tables. Does not decide access: that is `engine::policy`.
+
+pub mod passwords;
+pub mod sessions;
+pub mod throttle;
+pub mod users;
+
+pub use users::User;
+
+use jiff::Timestamp;
+use sqlx::PgPool;
+
+use crate::core::Result;
+use crate::core::ids::UserId;
+use throttle::{Limit, Scope};
+
+/// The result of a sign-in attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    SignedIn(UserId),
+    /// Unknown account, no password, or wrong password: deliberately one answer.
+    Refused,
+    /// Too many failures for this account or this address.
+    Locked {
+        until: Timestamp,
+    },
+}
+
+/// Throttle limits for sign-in.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    pub account: Limit,
+    pub address: Limit,
+}
+
+/// Checks a password with throttling per account and per address. The password is verified
+/// outside any transaction: hashing is slow and must not hold a connection's locks.
+pub async fn authenticate(
+    pool: &PgPool,
+    email: &str,
+    password: String,
+    client_addr: &str,
+    now: Timestamp,
+    limits: LoginLimits,
+) -> Result<LoginOutcome> {
+    let email = email.trim();
+    let keys = [(Scope::Account, email), (Scope::Address, client_addr)];
+    let mut conn = pool.acquire().await?;
+    if let Some(until) = throttle::locked_until(&mut conn, &keys, now).await? {
+        return Ok(LoginOutcome::Locked { until });
+    }
+    let found = users::find_for_login(&mut conn, email).await?;
+    drop(conn);
+    let (user_id, hash) = match found {
+        Some((id, hash)) => (Some(id), hash),
+        None => (None, None),
+    };
+    let valid = passwords::verify(password, hash).await?;
+    let mut tx = pool.begin().await?;
+    let outcome = match user_id {
+        Some(id) if valid => {
+            throttle::clear(&mut tx, Scope::Account, email).await?;
+            LoginOutcome::SignedIn(id)
+        }
+        _ => {
+            throttle::record_failure(&mut tx, Scope::Account, email, limits.account, now).await?;
+            throttle::record_failure(&mut tx, Scope::Address, client_addr, limits.address, now)
+                .await?;
+            LoginOutcome::Refused
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}

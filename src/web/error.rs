@@ -1,0 +1,184 @@
+//! The only `IntoResponse` for errors. A feature's `Error` becomes a status and a note; the
+//! `render_pages` middleware turns every error response that is not already a page of ours
+//! (including those of axum and tower: 404, 405, 408, 413, 422) into a friendly page that
+//! shows the request id and never internals. Causes are logged once, with their chain.
+
+use askama::Template;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::html;
+use super::layout::Shell;
+use super::session::ShellUser;
+use crate::core::Error;
+
+/// Marks a response whose body is already a page of ours.
+#[derive(Debug, Clone, Copy)]
+pub struct Rendered;
+
+/// What to tell the person on an error page.
+#[derive(Debug, Clone)]
+pub struct ErrorNote {
+    pub title: &'static str,
+    pub message: String,
+}
+
+fn note(status: StatusCode, title: &'static str, message: impl Into<String>) -> Response {
+    let mut response = status.into_response();
+    response.extensions_mut().insert(ErrorNote {
+        title,
+        message: message.into(),
+    });
+    response
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        match self {
+            Error::NotFound => note(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here, or you do not have access to it.",
+            ),
+            Error::Forbidden => note(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your account does not have permission for this.",
+            ),
+            Error::Unauthenticated => Redirect::to("/login").into_response(),
+            Error::Invalid(errors) => note(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Check your input",
+                errors.to_string(),
+            ),
+            Error::Conflict(message) => note(StatusCode::CONFLICT, "Changed meanwhile", message),
+            Error::TooManyAttempts { retry_after_secs } => {
+                let mut response = note(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts",
+                    "Wait a little and try again.",
+                );
+                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                response
+            }
+            e if e.is_unavailable() => {
+                tracing::error!(error = ?anyhow::Error::new(e), "database unavailable");
+                note(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "Unitrack cannot reach its database right now. Try again in a minute.",
+                )
+            }
+            e => {
+                tracing::error!(error = ?anyhow::Error::new(e), "request failed");
+                note(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "This is our fault, not yours. Try again; if it keeps happening, tell the help desk the reference below.",
+                )
+            }
+        }
+    }
+}
+
+fn default_note(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("Bad request", "The request could not be understood."),
+        403 => (
+            "Not allowed",
+            "Your account does not have permission for this.",
+        ),
+        404 => (
+            "Not found",
+            "There is nothing here, or you do not have access to it.",
+        ),
+        405 => (
+            "Not allowed here",
+            "This address does not accept that kind of request.",
+        ),
+        408 => ("Too slow", "The request took too long. Try again."),
+        409 => (
+            "Changed meanwhile",
+            "Someone else changed this. Reload and try again.",
+        ),
+        413 => (
+            "Too large",
+            "What you sent is larger than Unitrack accepts.",
+        ),
+        415 => ("Unsupported", "This kind of content is not accepted here."),
+        422 => (
+            "Check your input",
+            "The form could not be read. Go back and check it.",
+        ),
+        429 => ("Too many attempts", "Wait a little and try again."),
+        503 => (
+            "Temporarily unavailable",
+            "Unitrack is busy or cannot reach its database. Try again in a minute.",
+        ),
+        _ if status.is_server_error() => (
+            "Something went wrong",
+            "This is our fault, not yours. Try again.",
+        ),
+        _ => (
+            "Something is not right",
+            "The request could not be completed.",
+        ),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    shell: Shell,
+    code: u16,
+    title: &'static str,
+    message: String,
+    request_id: String,
+}
+
+/// Middleware: every error response that is not already a page becomes one.
+pub async fn render_pages(req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<Rendered>().is_some()
+    {
+        return response;
+    }
+    let (title, message) = match response.extensions().get::<ErrorNote>() {
+        Some(n) => (n.title, n.message.clone()),
+        None => {
+            let (t, m) = default_note(status);
+            (t, m.to_owned())
+        }
+    };
+    let user = response.extensions().get::<ShellUser>().cloned();
+    let page = ErrorPage {
+        shell: Shell::for_error(user),
+        code: status.as_u16(),
+        title,
+        message,
+        request_id,
+    };
+    let body = page.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "error page failed to render");
+        format!("{} {title}", status.as_u16())
+    });
+    let mut page = html(status, body);
+    for name in [header::RETRY_AFTER, header::SET_COOKIE, header::ALLOW] {
+        for value in response.headers().get_all(&name) {
+            page.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    page
+}

@@ -1,0 +1,315 @@
+//! The HTTP layer, and the only module that knows axum, askama and tower. Every route is in
+//! [`routes`], with the access it needs; the router is built from that table and the access is
+//! enforced by it, so `tests/it/authz.rs` can walk every route.
+
+mod account;
+mod assets;
+mod auth;
+mod csrf;
+mod error;
+mod extract;
+mod flash;
+mod layout;
+mod pages;
+pub mod paths;
+mod session;
+mod tickets;
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::handler::Handler;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use jiff::SignedDuration;
+use sqlx::PgPool;
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::core::time::SharedClock;
+use crate::people::LoginLimits;
+use crate::people::sessions::Lifetime;
+use crate::people::throttle::Limit;
+
+pub use error::Rendered;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<App>);
+
+pub struct App {
+    pub pool: PgPool,
+    pub clock: SharedClock,
+    pub config: Config,
+    trusted_proxies: Vec<IpAddr>,
+    lifetime: Lifetime,
+    login_limits: LoginLimits,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, clock: SharedClock, config: Config) -> Self {
+        let trusted_proxies = config.trusted_proxy_addrs().unwrap_or_default();
+        let minutes = |m: u32| SignedDuration::from_mins(i64::from(m));
+        let lifetime = Lifetime {
+            idle: minutes(config.session_idle_minutes),
+            max: SignedDuration::from_hours(i64::from(config.session_max_hours)),
+        };
+        let window = minutes(config.login_window_minutes);
+        let login_limits = LoginLimits {
+            account: Limit {
+                max_failures: config.login_max_failures_account,
+                window,
+            },
+            address: Limit {
+                max_failures: config.login_max_failures_address,
+                window,
+            },
+        };
+        Self(Arc::new(App {
+            pool,
+            clock,
+            config,
+            trusted_proxies,
+            lifetime,
+            login_limits,
+        }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// Who may call a route. Enforced by the router, before the handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// A signed-in user; others are sent to the sign-in page.
+    SignedIn,
+    /// A signed-in admin; other users get 403.
+    Admin,
+}
+
+/// One row of the route table.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    handler: MethodRouter<AppState>,
+}
+
+impl Route {
+    fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, access: Access, h: H) -> Self {
+        Self {
+            method: Method::GET,
+            path,
+            access,
+            handler: axum::routing::get(h),
+        }
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, access: Access, h: H) -> Self {
+        Self {
+            method: Method::POST,
+            path,
+            access,
+            handler: axum::routing::post(h),
+        }
+    }
+}
+
+/// Every route of the application.
+pub fn routes() -> Vec<Route> {
+    use Access::*;
+    vec![
+        Route::get("/", Public, pages::home),
+        Route::get("/healthz", Public, pages::healthz),
+        Route::get("/readyz", Public, pages::readyz),
+        Route::get("/static/{file}", Public, assets::serve),
+        Route::get("/login", Public, auth::login_form),
+        Route::post("/login", Public, auth::login),
+        Route::post("/logout", SignedIn, auth::logout),
+        Route::get("/account", SignedIn, account::show),
+        Route::post("/account/password", SignedIn, account::change_password),
+        Route::post(
+            "/account/sessions/{id}/revoke",
+            SignedIn,
+            account::revoke_session,
+        ),
+        Route::get("/requests", SignedIn, tickets::mine),
+        Route::get("/tickets/new", SignedIn, tickets::new_form),
+        Route::post("/tickets", SignedIn, tickets::create),
+        Route::get("/tickets/{key}", SignedIn, tickets::show),
+        Route::post("/tickets/{key}/comments", SignedIn, tickets::comment),
+    ]
+}
+
+/// The application: the route table behind the middleware stack.
+pub fn router(state: AppState) -> Router {
+    let mut app: Router<AppState> = Router::new();
+    for route in routes() {
+        let access = route.access;
+        let handler = route
+            .handler
+            .route_layer(middleware::from_fn_with_state(access, session::require));
+        app = app.route(route.path, handler);
+    }
+    let config = &state.config;
+    let timeout = Duration::from_secs(config.request_timeout_secs);
+    let body_limit = config.max_body_bytes;
+
+    let app = app
+        .fallback(pages::not_found)
+        .route_layer(middleware::from_fn(record_route))
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn(error::render_pages))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    timeout,
+                ))
+                .layer(DefaultBodyLimit::max(body_limit))
+                .layer(middleware::from_fn_with_state(state.clone(), session::load))
+                .layer(middleware::from_fn_with_state(state.clone(), csrf::protect))
+                .layer(middleware::from_fn(flash::carry)),
+        )
+        .with_state(state);
+
+    let request_id = HeaderName::from_static("x-request-id");
+    let security_headers = ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+
+    app.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::COOKIE,
+                header::AUTHORIZATION,
+            ]))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request| {
+                        let id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        tracing::info_span!(
+                            "request",
+                            method = %req.method(),
+                            path = %req.uri().path(),
+                            request_id = %id,
+                            route = tracing::field::Empty,
+                            user_id = tracing::field::Empty,
+                        )
+                    })
+                    .on_request(())
+                    .on_response(
+                        tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG),
+                    ),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(security_headers)
+            .layer(CompressionLayer::new()),
+    )
+}
+
+/// Serves the app on `listener` until `shutdown` completes, then lets requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Records the matched route on the request span.
+async fn record_route(req: Request, next: Next) -> Response {
+    if let Some(path) = req.extensions().get::<MatchedPath>() {
+        tracing::Span::current().record("route", path.as_str());
+    }
+    next.run(req).await
+}
+
+/// The client's address: the peer, or what a trusted proxy says in `X-Forwarded-For`.
+pub(crate) fn client_addr(state: &App, req: &axum::http::request::Parts) -> IpAddr {
+    use axum::extract::ConnectInfo;
+    use axum::extract::connect_info::MockConnectInfo;
+    let peer = req
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .or_else(|| {
+            req.extensions
+                .get::<MockConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    if !state.trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    // Rightmost address that is not one of our proxies: the one a proxy of ours saw.
+    req.headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(str::trim).collect::<Vec<_>>())
+        .filter_map(|s| s.parse::<IpAddr>().ok())
+        .rev()
+        .find(|ip| !state.trusted_proxies.contains(ip))
+        .unwrap_or(peer)
+}
+
+/// A response that is already a page of ours (so error rendering leaves it alone).
+pub(crate) fn html(status: axum::http::StatusCode, body: String) -> Response {
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response();
+    response.extensions_mut().insert(Rendered);
+    response
+}

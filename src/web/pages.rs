@@ -1,0 +1,80 @@
+//! The home page, health checks and the fallback.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::layout::Shell;
+use super::{AppState, Rendered, html};
+use crate::core::{Error, Result};
+use crate::db;
+use crate::engine::policy::Actor;
+use crate::tickets;
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    shell: Shell,
+    recent: Vec<tickets::Row>,
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Option<Actor>,
+) -> Result<Response> {
+    let Some(actor) = actor else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let mut conn = state.pool.acquire().await?;
+    let recent = tickets::my_requests(&mut conn, &actor, None, 5).await?.rows;
+    render(
+        StatusCode::OK,
+        &HomePage {
+            shell: shell.at("home"),
+            recent,
+        },
+    )
+}
+
+/// Renders a page template with a status.
+pub(super) fn render(status: StatusCode, page: &impl Template) -> Result<Response> {
+    let body = page
+        .render()
+        .map_err(|e| Error::Internal(anyhow::anyhow!("template: {e}")))?;
+    Ok(html(status, body))
+}
+
+/// The process is up.
+pub async fn healthz() -> Response {
+    plain(StatusCode::OK, "ok")
+}
+
+/// The database is reachable and migrated.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match db::is_migrated(&state.pool).await {
+        Ok(true) => plain(StatusCode::OK, "ready"),
+        Ok(false) => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: migrations pending",
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: database unreachable",
+            )
+        }
+    }
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    let mut response = (status, text).into_response();
+    response.extensions_mut().insert(Rendered);
+    response
+}
+
+pub async fn not_found() -> Error {
+    Error::NotFound
+}

@@ -1,0 +1,253 @@
+//! The real binary, as a new user runs it: private PostgreSQL, demo, second start, signals,
+//! the CLI, and clear errors.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_unitrack");
+
+fn unitrack(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("DATABASE_URL")
+        .env("UNITRACK_DATA_DIR", data_dir)
+        .env("UNITRACK_LISTEN", "127.0.0.1:0")
+        .env("UNITRACK_LOG", "warn")
+        .current_dir(data_dir);
+    cmd
+}
+
+/// Starts the server and waits for its banner; returns the child, its URL and the banner.
+fn start(data_dir: &Path) -> (Child, String, String) {
+    let mut child = unitrack(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut banner = String::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut url = None;
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        banner.push_str(&line);
+        banner.push('\n');
+        if let Some(rest) = line.split("running at ").nth(1) {
+            url = Some(rest.split_whitespace().next().unwrap().to_owned());
+        }
+        if line.contains("Stop with Ctrl-C") {
+            break;
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let url = url.unwrap_or_else(|| panic!("no URL in banner:\n{banner}"));
+    (child, url, banner)
+}
+
+fn stop(mut child: Child, signal: Signal) {
+    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Live (not zombie) processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let path = entry.path();
+        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let zombie = std::fs::read_to_string(path.join("stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim().starts_with('Z')))
+            .unwrap_or(true);
+        if !zombie && cmdline.contains(needle) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+async fn sign_in(
+    client: &reqwest::Client,
+    url: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = client
+        .get(format!("{url}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"_csrf\" value=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    let token = &page[start..start + 43];
+    client
+        .post(format!("{url}/login"))
+        .header("origin", url)
+        .form(&[("email", email), ("password", password), ("_csrf", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn first_and_second_start_with_a_private_postgres_then_clean_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let (child, url, banner) = start(&data);
+    assert!(banner.contains("requester@example.com"), "{banner}");
+    assert!(banner.contains("demo-password"), "{banner}");
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    assert_eq!(
+        client
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let home = sign_in(&client, &url, "requester@example.com", "demo-password").await;
+    assert_eq!(home.url().path(), "/");
+    assert!(home.text().await.unwrap().contains("Rita Requester"));
+    let data_text = data.to_string_lossy().into_owned();
+    assert!(
+        !processes_mentioning(&data_text).is_empty() || data.join("postgres-location.txt").exists()
+    );
+    stop(child, Signal::SIGINT);
+    assert_eq!(
+        processes_mentioning(&data_text),
+        Vec::<String>::new(),
+        "postgres left behind"
+    );
+
+    // The CLI works on the same private database while the server is down.
+    let mut create = unitrack(&data)
+        .args([
+            "user",
+            "create",
+            "--email",
+            "boss@example.com",
+            "--name",
+            "Bo Boss",
+            "--admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"boss password 123\n")
+        .unwrap();
+    let out = create.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let duplicate = unitrack(&data)
+        .args([
+            "user",
+            "create",
+            "--email",
+            "BOSS@example.com",
+            "--name",
+            "Again",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut duplicate = duplicate;
+    duplicate
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"boss password 123\n")
+        .unwrap();
+    let out = duplicate.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already used"));
+
+    // Second start: the same data, the demo not loaded twice.
+    let (child, url, banner) = start(&data);
+    assert!(banner.contains("requester@example.com"));
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let home = sign_in(&client, &url, "boss@example.com", "boss password 123").await;
+    assert_eq!(home.url().path(), "/");
+    stop(child, Signal::SIGTERM);
+    assert_eq!(
+        processes_mentioning(&data_text),
+        Vec::<String>::new(),
+        "postgres left behind"
+    );
+}
+
+#[test]
+fn bad_settings_and_a_busy_port_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = unitrack(dir.path())
+        .env("UNITRACK_LISTEN", "nonsense")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("UNITRACK_LISTEN"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = unitrack(dir.path())
+        .env("UNITRACK_LISTEN", &addr)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already in use") && err.contains("UNITRACK_LISTEN"),
+        "{err}"
+    );
+
+    let out = unitrack(dir.path())
+        .env(
+            "DATABASE_URL",
+            "postgres://someone:hunter2@127.0.0.1:1/nothing",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach the database"), "{err}");
+    assert!(err.contains("***") && !err.contains("hunter2"), "{err}");
+}

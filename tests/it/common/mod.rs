@@ -1,0 +1,527 @@
+//! The test harness: one PostgreSQL per test run (a private cluster in a temporary folder, or
+//! `DATABASE_URL`), a template database migrated once, and one database per test cloned from
+//! it and dropped afterwards. `TestApp` drives the real router with a cookie jar.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use jiff::Timestamp;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgPool};
+use tower::ServiceExt;
+use unitrack::config::Config;
+use unitrack::core::ids::UserId;
+use unitrack::core::time::ManualClock;
+use unitrack::db::cluster::{Cluster, ClusterOptions};
+use unitrack::people::{passwords, users};
+use unitrack::web;
+
+struct Server {
+    admin: PgConnectOptions,
+    template: String,
+    _cluster: Option<Cluster>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+
+fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        // Own thread and runtime: the caller is inside a test's runtime.
+        std::thread::spawn(start_server)
+            .join()
+            .expect("starting the test database panicked")
+    })
+}
+
+fn start_server() -> Server {
+    let (admin, cluster, dir) = match std::env::var("DATABASE_URL") {
+        Ok(url) => (
+            url.parse::<PgConnectOptions>().expect("DATABASE_URL"),
+            None,
+            None,
+        ),
+        Err(_) => {
+            let dir = tempfile::tempdir().expect("temporary folder");
+            let mut options = ClusterOptions::new(dir.path(), "postgres");
+            options.temporary = true;
+            let cluster = Cluster::start(&options).expect("private test cluster");
+            (
+                cluster.connect_options("postgres"),
+                Some(cluster),
+                Some(dir),
+            )
+        }
+    };
+    let template = format!("ut_tpl_{}", std::process::id());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut conn = admin.connect().await.expect("connect to test server");
+        for sql in [
+            format!("drop database if exists {template}"),
+            format!("create database {template}"),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .expect("create template");
+        }
+        conn.close().await.ok();
+        let mut conn = admin
+            .clone()
+            .database(&template)
+            .connect()
+            .await
+            .expect("connect to template");
+        unitrack::db::MIGRATOR
+            .run(&mut conn)
+            .await
+            .expect("migrate template");
+        conn.close().await.ok();
+    });
+    Server {
+        admin,
+        template,
+        _cluster: cluster,
+        _dir: dir,
+    }
+}
+
+/// A database of its own for one test, dropped when the test ends.
+pub struct TestDb {
+    pub pool: PgPool,
+    pub options: PgConnectOptions,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let server = server();
+        let name = format!("ut_t_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = server.admin.connect().await.expect("connect");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "create database {name} template {}",
+            server.template
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("clone template");
+        conn.close().await.ok();
+        let options = server.admin.clone().database(&name);
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.clone())
+            .await
+            .expect("pool");
+        Self {
+            pool,
+            options,
+            name,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let admin = server().admin.clone();
+        // Not `pool.close()`: its connections belong to the test's runtime, which this thread
+        // blocks. `with (force)` ends them instead.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = admin.connect().await {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "drop database if exists {name} with (force)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A start time for the manual clock: a fixed, ordinary weekday.
+pub fn t0() -> Timestamp {
+    "2026-03-02T09:00:00Z".parse().expect("timestamp")
+}
+
+pub const PASSWORD: &str = "a long test password";
+
+/// The app on its own database, with a manual clock and a cookie jar.
+pub struct TestApp {
+    pub router: Router,
+    pub pool: PgPool,
+    pub clock: ManualClock,
+    pub config: Config,
+    pub db: TestDb,
+    cookies: BTreeMap<String, String>,
+    csrf: Option<String>,
+    pub peer: SocketAddr,
+}
+
+/// What came back.
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl TestResponse {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: StatusCode) -> &Self {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_redirect_to(&self, location: &str) -> &Self {
+        assert!(
+            self.status.is_redirection(),
+            "status {} body {}",
+            self.status,
+            self.body
+        );
+        assert_eq!(self.location(), location);
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_contains(&self, text: &str) -> &Self {
+        assert!(
+            self.body.contains(text),
+            "{text:?} not in body:\n{}",
+            self.body
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_not_contains(&self, text: &str) -> &Self {
+        assert!(
+            !self.body.contains(text),
+            "{text:?} unexpectedly in body:\n{}",
+            self.body
+        );
+        self
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    pub async fn with_config(change: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::new().await;
+        let mut config = Config::default();
+        change(&mut config);
+        let clock = ManualClock::new(t0());
+        let peer = SocketAddr::from(([203, 0, 113, 7], 40000));
+        let state = web::AppState::new(
+            db.pool.clone(),
+            std::sync::Arc::new(clock.clone()),
+            config.clone(),
+        );
+        let router = web::router(state).layer(MockConnectInfo(peer));
+        Self {
+            router,
+            pool: db.pool.clone(),
+            clock,
+            config,
+            db,
+            cookies: BTreeMap::new(),
+            csrf: None,
+            peer,
+        }
+    }
+
+    /// A second browser on the same app and database (its own cookies).
+    pub fn other_browser(&self) -> TestBrowser {
+        TestBrowser {
+            router: self.router.clone(),
+            cookies: BTreeMap::new(),
+            csrf: None,
+        }
+    }
+
+    pub async fn create_user(&self, email: &str, name: &str, is_admin: bool) -> UserId {
+        let hash = passwords::hash(PASSWORD.into()).await.expect("hash");
+        let mut conn = self.pool.acquire().await.expect("conn");
+        users::create(
+            &mut conn,
+            &users::NewUser {
+                email: email.into(),
+                display_name: name.into(),
+                password_hash: Some(hash),
+                is_admin,
+            },
+            self.clock.now_ts(),
+        )
+        .await
+        .expect("create user")
+    }
+
+    pub async fn create_project(&self, key: &str, name: &str) -> unitrack::core::ids::ProjectId {
+        let mut conn = self.pool.acquire().await.expect("conn");
+        unitrack::projects::create(
+            &mut conn,
+            key,
+            name,
+            unitrack::projects::Kind::ServiceDesk,
+            self.clock.now_ts(),
+        )
+        .await
+        .expect("create project")
+    }
+
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        let mut jar = std::mem::take(&mut self.cookies);
+        let mut csrf = self.csrf.take();
+        let response = send(
+            &self.router,
+            Method::GET,
+            path,
+            &mut jar,
+            &mut csrf,
+            None,
+            &[],
+        )
+        .await;
+        self.cookies = jar;
+        self.csrf = csrf;
+        response
+    }
+
+    /// POSTs a form with the CSRF token of the last page and a same-origin `Origin`.
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let mut jar = std::mem::take(&mut self.cookies);
+        let mut csrf = self.csrf.take();
+        let response = send(
+            &self.router,
+            Method::POST,
+            path,
+            &mut jar,
+            &mut csrf,
+            Some(fields),
+            &[],
+        )
+        .await;
+        self.cookies = jar;
+        self.csrf = csrf;
+        response
+    }
+
+    /// POSTs exactly what is given: no token added, extra headers as given.
+    pub async fn post_raw(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut jar = std::mem::take(&mut self.cookies);
+        let mut csrf = None;
+        let response = send(
+            &self.router,
+            Method::POST,
+            path,
+            &mut jar,
+            &mut csrf,
+            Some(fields),
+            headers,
+        )
+        .await;
+        self.cookies = jar;
+        response
+    }
+
+    pub fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(String::as_str)
+    }
+
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.cookies.insert(name.into(), value.into());
+    }
+
+    /// Signs in through the login form; asserts it worked.
+    pub async fn login(&mut self, email: &str) {
+        self.get("/login").await.assert_status(StatusCode::OK);
+        let response = self
+            .post_form("/login", &[("email", email), ("password", PASSWORD)])
+            .await;
+        response.assert_redirect_to("/");
+        assert!(self.cookie("ut_session").is_some());
+        // Load a page to pick up the session's CSRF token.
+        self.get("/").await.assert_status(StatusCode::OK);
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+}
+
+/// Another browser against the same app.
+pub struct TestBrowser {
+    router: Router,
+    cookies: BTreeMap<String, String>,
+    csrf: Option<String>,
+}
+
+impl TestBrowser {
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        send(
+            &self.router,
+            Method::GET,
+            path,
+            &mut self.cookies,
+            &mut self.csrf,
+            None,
+            &[],
+        )
+        .await
+    }
+
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        send(
+            &self.router,
+            Method::POST,
+            path,
+            &mut self.cookies,
+            &mut self.csrf,
+            Some(fields),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn login(&mut self, email: &str) {
+        self.get("/login").await;
+        self.post_form("/login", &[("email", email), ("password", PASSWORD)])
+            .await
+            .assert_redirect_to("/");
+        self.get("/").await.assert_status(StatusCode::OK);
+    }
+}
+
+trait NowTs {
+    fn now_ts(&self) -> Timestamp;
+}
+
+impl NowTs for ManualClock {
+    fn now_ts(&self) -> Timestamp {
+        unitrack::core::time::Clock::now(self)
+    }
+}
+
+async fn send(
+    router: &Router,
+    method: Method,
+    path: &str,
+    jar: &mut BTreeMap<String, String>,
+    csrf: &mut Option<String>,
+    form: Option<&[(&str, &str)]>,
+    extra: &[(&str, &str)],
+) -> TestResponse {
+    let mut builder = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header(header::HOST, "localhost");
+    if !jar.is_empty() {
+        let cookie: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        builder = builder.header(header::COOKIE, cookie.join("; "));
+    }
+    let body = match form {
+        Some(fields) => {
+            let mut all: Vec<(&str, &str)> = fields.to_vec();
+            let add_token = extra.is_empty() && !fields.iter().any(|(k, _)| *k == "_csrf");
+            if add_token && let Some(token) = csrf.as_deref() {
+                all.push(("_csrf", token));
+            }
+            if extra.is_empty() {
+                builder = builder.header(header::ORIGIN, "http://localhost");
+            }
+            builder = builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(all)
+                .finish();
+            Body::from(encoded)
+        }
+        None => Body::empty(),
+    };
+    for (name, value) in extra {
+        builder = builder.header(*name, *value);
+    }
+    let response = router
+        .clone()
+        .oneshot(builder.body(body).expect("request"))
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    for value in headers.get_all(header::SET_COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        let Ok(cookie) = cookie::Cookie::parse(text.to_owned()) else {
+            continue;
+        };
+        let removed = cookie.max_age().is_some_and(|age| age.is_zero());
+        if removed || cookie.value().is_empty() {
+            jar.remove(cookie.name());
+        } else {
+            jar.insert(cookie.name().to_owned(), cookie.value().to_owned());
+        }
+    }
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let body = String::from_utf8_lossy(&bytes).into_owned();
+    if let Some(token) = extract_csrf(&body) {
+        *csrf = Some(token);
+    }
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn extract_csrf(body: &str) -> Option<String> {
+    let marker = "name=\"_csrf\" value=\"";
+    let start = body.find(marker)? + marker.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_owned())
+}

@@ -1,0 +1,12 @@
+//! Integration tests: one binary, real PostgreSQL (see `common`).
+
+// Test code: a failed expectation is a panic by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth;
+mod binary;
+mod common;
+mod layout;
+mod listener;
+mod shell;
+mod tickets;

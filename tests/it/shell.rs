@@ -1,0 +1,154 @@
+//! The web shell: headers, error pages, static files, limits, health.
+
+use axum::http::StatusCode;
+
+use crate::common::TestApp;
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let mut app = TestApp::new().await;
+    for path in ["/login", "/nowhere", "/healthz"] {
+        let response = app.get(path).await;
+        let header = |name: &str| {
+            response
+                .headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        assert!(
+            header("content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "same-origin", "{path}");
+        assert!(!header("x-request-id").is_empty(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_pages_get_a_friendly_404_without_internals() {
+    let mut app = TestApp::new().await;
+    let response = app.get("/no/such/page").await;
+    response
+        .assert_status(StatusCode::NOT_FOUND)
+        .assert_contains("Not found")
+        .assert_contains("Reference:")
+        .assert_contains("<html");
+    let id = response
+        .headers
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    response.assert_contains(id);
+}
+
+#[tokio::test]
+async fn wrong_methods_and_unreadable_forms_get_pages_not_plain_text() {
+    let mut app = TestApp::new().await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.login("rita@example.com").await;
+    let token = app.csrf().unwrap().to_owned();
+    app.post_raw(
+        "/healthz",
+        &[("_csrf", &token)],
+        &[("origin", "http://localhost")],
+    )
+    .await
+    .assert_status(StatusCode::METHOD_NOT_ALLOWED)
+    .assert_contains("<html");
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413() {
+    let mut app = TestApp::with_config(|c| c.max_body_bytes = 4096).await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.create_project("HD", "Help desk").await;
+    app.login("rita@example.com").await;
+    let big = "x".repeat(10_000);
+    app.post_form("/tickets", &[("title", "t"), ("description", &big)])
+        .await
+        .assert_status(StatusCode::PAYLOAD_TOO_LARGE)
+        .assert_contains("Too large");
+    assert_eq!(app.count("select count(*) from tickets").await, 0);
+}
+
+#[tokio::test]
+async fn the_stylesheet_is_cached_by_its_content_hash() {
+    let mut app = TestApp::new().await;
+    let login = app.get("/login").await;
+    let start = login.body.find("/static/app.css?v=").unwrap();
+    let end = login.body[start..].find('"').unwrap() + start;
+    let url = login.body[start..end].to_owned();
+    let css = app.get(&url).await;
+    css.assert_status(StatusCode::OK);
+    assert_eq!(
+        css.headers.get("content-type").unwrap(),
+        "text/css; charset=utf-8"
+    );
+    assert!(
+        css.headers
+            .get("cache-control")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let stale = app.get("/static/app.css?v=old").await;
+    assert!(
+        !stale
+            .headers
+            .get("cache-control")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    app.get("/static/secrets.txt")
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    app.get("/static/..%2FCargo.toml")
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn health_and_readiness_tell_apart_process_and_database() {
+    let mut app = TestApp::new().await;
+    app.get("/healthz").await.assert_status(StatusCode::OK);
+    app.get("/readyz")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("ready");
+    // The database goes away: the process still lives, but is not ready, and pages say so.
+    app.pool.close().await;
+    app.get("/healthz").await.assert_status(StatusCode::OK);
+    app.get("/readyz")
+        .await
+        .assert_status(StatusCode::SERVICE_UNAVAILABLE)
+        .assert_contains("database unreachable");
+    app.set_cookie("ut_session", "whatever-token");
+    app.get("/requests")
+        .await
+        .assert_status(StatusCode::SERVICE_UNAVAILABLE)
+        .assert_contains("cannot reach its database");
+}
+
+#[tokio::test]
+async fn pages_work_without_javascript_and_have_no_inline_script() {
+    let mut app = TestApp::new().await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.create_project("HD", "Help desk").await;
+    app.login("rita@example.com").await;
+    let anonymous = app.other_browser().get("/login").await;
+    anonymous
+        .assert_not_contains("<script")
+        .assert_contains("class=\"skip\" href=\"#main\"");
+    for path in ["/", "/requests", "/tickets/new", "/account"] {
+        let page = app.get(path).await;
+        page.assert_not_contains("<script")
+            .assert_not_contains(" onclick=");
+        page.assert_contains("class=\"skip\" href=\"#main\"");
+    }
+}

@@ -1,0 +1,299 @@
+//! Filing a ticket, "My requests", the ticket page, comments and the history they write.
+
+use axum::http::StatusCode;
+
+use crate::common::TestApp;
+
+async fn app_with_requester() -> (TestApp, String) {
+    let mut app = TestApp::new().await;
+    app.create_user("rita@example.com", "Rita Requester", false)
+        .await;
+    let project = app.create_project("HD", "Help desk").await;
+    app.login("rita@example.com").await;
+    (app, project.to_string())
+}
+
+#[tokio::test]
+async fn a_requester_files_a_ticket_finds_it_and_comments() {
+    let (mut app, project) = app_with_requester().await;
+    app.get("/tickets/new")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Help desk (HD)");
+    app.post_form(
+        "/tickets",
+        &[
+            ("project_id", &project),
+            ("title", "Printer on floor 3 is jammed"),
+            ("description", "It says **paper jam** in tray 2."),
+        ],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    app.get("/tickets/HD-1")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Your request HD-1 was filed.")
+        .assert_contains("Printer on floor 3 is jammed")
+        .assert_contains("<strong>paper jam</strong>");
+    app.get("/requests")
+        .await
+        .assert_contains("HD-1")
+        .assert_contains("Printer on floor 3");
+
+    app.post_form(
+        "/tickets/HD-1/comments",
+        &[("body", "Still jammed this morning.")],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1#comment");
+    app.get("/tickets/HD-1")
+        .await
+        .assert_contains("Still jammed this morning.");
+
+    let events: Vec<(String, Option<String>)> = sqlx::query_as(
+        "select kind, (select email from users u where u.id = actor_id) from ticket_events order by id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        events,
+        vec![
+            ("created".to_owned(), Some("rita@example.com".to_owned())),
+            ("comment".to_owned(), Some("rita@example.com".to_owned())),
+        ]
+    );
+    let version: i32 = sqlx::query_scalar("select version from tickets")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(version, 2, "a comment bumps the version");
+}
+
+#[tokio::test]
+async fn ticket_numbers_count_up_per_project() {
+    let (mut app, hd) = app_with_requester().await;
+    let erp = app
+        .create_project("ERP", "ERP development")
+        .await
+        .to_string();
+    for (project, expected) in [(&hd, "HD-1"), (&hd, "HD-2"), (&erp, "ERP-1"), (&hd, "HD-3")] {
+        app.post_form(
+            "/tickets",
+            &[("project_id", project), ("title", "t"), ("description", "")],
+        )
+        .await
+        .assert_redirect_to(&format!("/tickets/{expected}"));
+    }
+}
+
+#[tokio::test]
+async fn bad_input_keeps_what_was_typed_and_writes_nothing() {
+    let (mut app, project) = app_with_requester().await;
+    let long_title = "x".repeat(201);
+    let response = app
+        .post_form(
+            "/tickets",
+            &[
+                ("project_id", &project),
+                ("title", &long_title),
+                ("description", "my careful description"),
+            ],
+        )
+        .await;
+    response
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Use at most 200 characters")
+        .assert_contains("my careful description");
+    app.post_form(
+        "/tickets",
+        &[
+            ("project_id", "not-a-uuid"),
+            ("title", "  "),
+            ("description", ""),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("Choose a project.")
+    .assert_contains("This cannot be empty.");
+    assert_eq!(app.count("select count(*) from tickets").await, 0);
+    assert_eq!(app.count("select count(*) from ticket_events").await, 0);
+    let next: i64 = sqlx::query_scalar("select next_number from projects")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(next, 1, "a refused ticket takes no number");
+
+    app.post_form(
+        "/tickets",
+        &[
+            ("project_id", &project),
+            ("title", "ok"),
+            ("description", ""),
+        ],
+    )
+    .await;
+    app.post_form("/tickets/HD-1/comments", &[("body", "   ")])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("This cannot be empty.");
+    assert_eq!(app.count("select count(*) from ticket_events").await, 1);
+}
+
+#[tokio::test]
+async fn script_in_a_comment_stays_inert() {
+    let (mut app, project) = app_with_requester().await;
+    app.post_form(
+        "/tickets",
+        &[
+            ("project_id", &project),
+            ("title", "<script>alert('t')</script>"),
+            ("description", "<img src=x onerror=alert(1)>"),
+        ],
+    )
+    .await;
+    app.post_form(
+        "/tickets/HD-1/comments",
+        &[(
+            "body",
+            "<script>alert('c')</script> [x](javascript:alert(2))",
+        )],
+    )
+    .await;
+    let page = app.get("/tickets/HD-1").await;
+    page.assert_not_contains("<script>alert")
+        .assert_not_contains("onerror")
+        .assert_not_contains("javascript:")
+        .assert_contains("&#60;script&#62;alert(");
+    let csp = page
+        .headers
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"));
+}
+
+#[tokio::test]
+async fn someone_elses_ticket_answers_404_like_a_missing_one() {
+    let (mut app, project) = app_with_requester().await;
+    app.post_form(
+        "/tickets",
+        &[
+            ("project_id", &project),
+            ("title", "Rita's private matter"),
+            ("description", ""),
+        ],
+    )
+    .await;
+    app.create_user("otto@example.com", "Otto", false).await;
+    let mut otto = app.other_browser();
+    otto.login("otto@example.com").await;
+    let foreign = otto.get("/tickets/HD-1").await;
+    let missing = otto.get("/tickets/HD-999").await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(!foreign.body.contains("Rita"));
+    let strip = |b: &str| b.split("Reference:").next().unwrap_or("").to_owned();
+    assert_eq!(strip(&foreign.body), strip(&missing.body));
+    otto.post_form("/tickets/HD-1/comments", &[("body", "let me in")])
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    otto.get("/requests").await.assert_not_contains("HD-1");
+    assert_eq!(
+        app.count("select count(*) from ticket_events where kind = 'comment'")
+            .await,
+        0
+    );
+    // An admin sees it.
+    app.create_user("admin@example.com", "Alex Admin", true)
+        .await;
+    let mut admin = app.other_browser();
+    admin.login("admin@example.com").await;
+    admin
+        .get("/tickets/HD-1")
+        .await
+        .assert_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn keys_are_found_in_any_case_and_nonsense_keys_are_404() {
+    let (mut app, project) = app_with_requester().await;
+    app.post_form(
+        "/tickets",
+        &[
+            ("project_id", &project),
+            ("title", "t"),
+            ("description", ""),
+        ],
+    )
+    .await;
+    app.get("/tickets/hd-1")
+        .await
+        .assert_redirect_to("/tickets/HD-1");
+    for path in [
+        "/tickets/HD-0",
+        "/tickets/HD-abc",
+        "/tickets/..%2Fetc",
+        "/tickets/HD-99999999999999999999",
+    ] {
+        app.get(path).await.assert_status(StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn my_requests_pages_with_a_keyset_cursor() {
+    let (mut app, project) = app_with_requester().await;
+    for i in 1..=30 {
+        app.post_form(
+            "/tickets",
+            &[
+                ("project_id", &project),
+                ("title", &format!("Request number {i}")),
+                ("description", ""),
+            ],
+        )
+        .await;
+    }
+    let first = app.get("/requests").await;
+    first
+        .assert_contains("HD-30")
+        .assert_contains("HD-6<")
+        .assert_not_contains("HD-5<");
+    let start = first.body.find("/requests?after=").unwrap() + "/requests?after=".len();
+    let cursor = &first.body[start..start + 36];
+    let second = app.get(&format!("/requests?after={cursor}")).await;
+    second
+        .assert_contains("HD-5<")
+        .assert_contains("HD-1<")
+        .assert_not_contains("HD-6<")
+        .assert_not_contains("/requests?after=");
+    app.get("/requests?after=garbage")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn history_cannot_be_rewritten() {
+    let (mut app, project) = app_with_requester().await;
+    app.post_form(
+        "/tickets",
+        &[
+            ("project_id", &project),
+            ("title", "t"),
+            ("description", ""),
+        ],
+    )
+    .await;
+    let update = sqlx::query("update ticket_events set kind = 'x'")
+        .execute(&app.pool)
+        .await;
+    assert!(update.is_err());
+    let delete = sqlx::query("delete from ticket_events")
+        .execute(&app.pool)
+        .await;
+    assert!(delete.is_err());
+    assert_eq!(app.count("select count(*) from ticket_events").await, 1);
+}
