@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::core::Error;
 use crate::core::time::{Clock, SystemClock};
-use crate::people::{passwords, sessions, users};
+use crate::people::{passwords, roles, sessions, users};
 use crate::{db, startup, telemetry};
 
 #[derive(Debug, Parser)]
@@ -161,11 +161,17 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             let result = async {
                 db::migrate(&database.pool).await?;
                 let mut tx = database.pool.begin().await?;
+                let role_name = if admin { "Admin" } else { "Requester" };
+                let role = roles::find_by_name(&mut tx, role_name)
+                    .await
+                    .map_err(field_errors)?
+                    .ok_or_else(|| anyhow::anyhow!("the {role_name} role was deleted"))?;
                 let new = users::NewUser {
                     email: email.clone(),
                     display_name: name,
                     password_hash: Some(hash),
-                    is_admin: admin,
+                    roles: vec![role.id],
+                    ..users::NewUser::default()
                 };
                 users::create(&mut tx, &new, clock.now())
                     .await

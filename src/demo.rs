@@ -1,40 +1,48 @@
-//! The demo organisation: two projects and one user per kind of person, loaded once on the
-//! first start of a private database (or with `--demo`). Loading again changes nothing.
+//! The demo organisation: sites and business units, groups that carry roles, two projects,
+//! systems, and one user per kind of person. Loaded once on the first start of a private
+//! database (or with `--demo`); loading again changes nothing.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
-use crate::core::Result;
-use crate::people::{passwords, users};
-use crate::projects::{self, Kind};
+use crate::core::ids::RoleId;
+use crate::core::{Error, Result};
+use crate::people::roles::{self, Holder};
+use crate::people::{domain_rules, groups, passwords, users};
+use crate::projects::org::{self, UnitKind};
+use crate::projects::systems::{self, Criticality, SystemInput};
+use crate::projects::{self, Kind, ProjectInput};
 
 /// The password of every demo account. Printed at start; the demo is for trying Unitrack.
 pub const PASSWORD: &str = "demo-password";
 
-/// (e-mail, name, what they do, admin)
-pub const USERS: &[(&str, &str, &str, bool)] = &[
+/// (e-mail, name, what they do)
+pub const USERS: &[(&str, &str, &str)] = &[
     (
         "requester@example.com",
         "Rita Requester",
         "requester (end user)",
-        false,
     ),
-    ("l1@example.com", "Lars Level-One", "help desk L1", false),
-    ("l2@example.com", "Lena Level-Two", "help desk L2", false),
-    ("developer@example.com", "Dev Developer", "developer", false),
-    (
-        "approver@example.com",
-        "Ada Approver",
-        "change approver",
-        false,
-    ),
-    (
-        "pm@example.com",
-        "Pia Projectmanager",
-        "project manager",
-        false,
-    ),
-    ("admin@example.com", "Alex Admin", "admin", true),
+    ("l1@example.com", "Lars Level-One", "help desk L1"),
+    ("l2@example.com", "Lena Level-Two", "help desk L2"),
+    ("developer@example.com", "Dev Developer", "developer"),
+    ("approver@example.com", "Ada Approver", "change approver"),
+    ("pm@example.com", "Pia Projectmanager", "project manager"),
+    ("admin@example.com", "Alex Admin", "admin"),
 ];
+
+async fn role(conn: &mut PgConnection, name: &str) -> Result<RoleId> {
+    roles::find_by_name(conn, name)
+        .await?
+        .map(|r| r.id)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("built-in role {name} is missing")))
+}
+
+async fn user(conn: &mut PgConnection, email: &str) -> Result<crate::core::ids::UserId> {
+    users::find_by_email(conn, email)
+        .await?
+        .map(|u| u.id)
+        .ok_or(Error::NotFound)
+}
 
 /// Loads the demo organisation unless it is there; true when it was loaded now.
 pub async fn load(pool: &PgPool, now: jiff::Timestamp) -> Result<bool> {
@@ -50,20 +58,141 @@ pub async fn load(pool: &PgPool, now: jiff::Timestamp) -> Result<bool> {
     if present {
         return Ok(false);
     }
-    projects::create(&mut tx, "HD", "Help desk", Kind::ServiceDesk, now).await?;
-    projects::create(&mut tx, "ERP", "ERP development", Kind::Development, now).await?;
+    let europe = org::create(&mut tx, None, "Europe", UnitKind::Region, now).await?;
+    let germany = org::create(&mut tx, Some(europe), "Germany", UnitKind::Country, now).await?;
+    let berlin = org::create(&mut tx, Some(germany), "Berlin", UnitKind::Site, now).await?;
+    org::create(&mut tx, Some(germany), "Munich", UnitKind::Site, now).await?;
+    org::create(
+        &mut tx,
+        Some(germany),
+        "Finance",
+        UnitKind::BusinessUnit,
+        now,
+    )
+    .await?;
+    let requester_role = role(&mut tx, "Requester").await?;
+    // Everyone at example.com starts in Berlin as a requester: no step per new person.
+    domain_rules::create(
+        &mut tx,
+        "example.com",
+        Some(berlin),
+        Some(requester_role),
+        now,
+    )
+    .await?;
+
     let hash = passwords::hash(PASSWORD.to_owned()).await?;
-    for (email, name, _, is_admin) in USERS {
+    for (email, name, _) in USERS {
         if users::find_by_email(&mut tx, email).await?.is_none() {
             let new = users::NewUser {
                 email: (*email).into(),
                 display_name: (*name).into(),
                 password_hash: Some(hash.clone()),
-                is_admin: *is_admin,
+                ..users::NewUser::default()
             };
             users::create(&mut tx, &new, now).await?;
         }
     }
+    let l1 = user(&mut tx, "l1@example.com").await?;
+    let pm = user(&mut tx, "pm@example.com").await?;
+    let hd = projects::create(
+        &mut tx,
+        "HD",
+        &ProjectInput {
+            point_of_contact_id: Some(l1),
+            ..ProjectInput::new("Help desk", Kind::ServiceDesk)
+        },
+        now,
+    )
+    .await?;
+    let erp = projects::create(
+        &mut tx,
+        "ERP",
+        &ProjectInput {
+            point_of_contact_id: Some(pm),
+            ..ProjectInput::new("ERP development", Kind::Development)
+        },
+        now,
+    )
+    .await?;
+
+    // Groups carry the roles: adding a person to a group is the only step.
+    let teams = [
+        (
+            "Service Desk L1",
+            "First line",
+            "Agent L1",
+            Some(hd),
+            "l1@example.com",
+        ),
+        (
+            "Service Desk L2",
+            "Second line",
+            "Agent L2",
+            Some(hd),
+            "l2@example.com",
+        ),
+        (
+            "ERP Developers",
+            "Builds ERP changes",
+            "Developer",
+            Some(erp),
+            "developer@example.com",
+        ),
+        (
+            "Change Advisory Board",
+            "Approves changes",
+            "Change approver",
+            None,
+            "approver@example.com",
+        ),
+        (
+            "Project Office",
+            "Runs rollouts",
+            "Project manager",
+            None,
+            "pm@example.com",
+        ),
+        (
+            "IT Administrators",
+            "Runs Unitrack",
+            "Admin",
+            None,
+            "admin@example.com",
+        ),
+    ];
+    let mut group_ids = Vec::new();
+    for (name, description, role_name, project, member) in teams {
+        let group = groups::create(&mut tx, name, description, now).await?;
+        let role_id = role(&mut tx, role_name).await?;
+        roles::grant(&mut tx, role_id, Holder::Group(group), project, now).await?;
+        let member = user(&mut tx, member).await?;
+        groups::add_member(&mut tx, group, member).await?;
+        group_ids.push(group);
+    }
+    let approver = user(&mut tx, "approver@example.com").await?;
+    systems::create(
+        &mut tx,
+        &SystemInput {
+            name: "SAP ERP".into(),
+            owner_id: Some(approver),
+            support_group_id: group_ids.get(2).copied(),
+            criticality: Criticality::Critical,
+        },
+        now,
+    )
+    .await?;
+    systems::create(
+        &mut tx,
+        &SystemInput {
+            name: "E-mail".into(),
+            owner_id: Some(l1),
+            support_group_id: group_ids.get(1).copied(),
+            criticality: Criticality::High,
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -1,6 +1,8 @@
 //! Unitrack: one web-based issue tracker for requesters, the help desk, developers, approvers
 //! and project managers. Dependencies point down: `web` → features → `engine` → `core`.
 
+/// The append-only admin audit log.
+pub mod audit;
 /// Command line: `serve` (default), `migrate`, `user create|set-password`.
 pub mod cli;
 /// Settings: defaults, then `unitrack.toml`, then `UNITRACK_*` / `DATABASE_URL`.
@@ -11,11 +13,11 @@ pub mod core;
 pub mod db;
 /// The demo organisation loaded on first start of a private database.
 pub mod demo;
-/// Pure rules with no I/O: the access policy.
+/// Pure rules with no I/O: the access policy and its permission catalog.
 pub mod engine;
 /// Users, passwords, sessions and the login throttle.
 pub mod people;
-/// Projects and their ticket numbering.
+/// Projects, the organisation tree (sites, business units) and the systems registry.
 pub mod projects;
 /// Wiring: database, migrations, state, router, serve until shutdown.
 pub mod startup;

@@ -151,7 +151,7 @@ fn print_banner(config: &Config, bound: SocketAddr, show_demo: bool, started: st
             "\nDemo sign-ins (password for all: {}):\n",
             demo::PASSWORD
         ));
-        for (email, _, what, _) in demo::USERS {
+        for (email, _, what) in demo::USERS {
             text.push_str(&format!("  {email:<24} {what}\n"));
         }
     }

@@ -106,3 +106,17 @@ impl<T> OnConstraint<T> for std::result::Result<T, sqlx::Error> {
         })
     }
 }
+
+/// For `map_err`: a foreign-key violation (a chosen thing does not exist, or was just deleted)
+/// becomes a message on `field`; anything else passes through.
+pub fn missing_reference(
+    field: &'static str,
+    message: &'static str,
+) -> impl FnOnce(Error) -> Error {
+    move |e| match e {
+        Error::Db(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+            Error::Invalid(FieldErrors::one(field, message))
+        }
+        other => other,
+    }
+}

@@ -55,6 +55,30 @@ id_type!(
     TicketId
 );
 id_type!(
+    /// A group of people (a team, a tier, a board).
+    GroupId
+);
+id_type!(
+    /// A role: a named set of permissions.
+    RoleId
+);
+id_type!(
+    /// A membership: a role given to a user or a group.
+    MembershipId
+);
+id_type!(
+    /// An organisation unit: region, country, site or business unit.
+    OrgUnitId
+);
+id_type!(
+    /// A system in the registry (what tickets are about).
+    SystemId
+);
+id_type!(
+    /// A rule that places new users by their e-mail domain.
+    DomainRuleId
+);
+id_type!(
     /// The public handle of a session, safe to show and post (the secret token is never shown).
     SessionId
 );

@@ -1,9 +1,14 @@
-//! People: users, password hashing, sessions and the sign-in throttle. Owns the `users`,
-//! `sessions` and `login_throttle` tables. Does not decide access: that is `engine::policy`.
+//! People: users, groups, roles and memberships, domain rules, password hashing and links,
+//! sessions and the sign-in throttle. Owns those tables. Does not decide access: that is
+//! `engine::policy`, fed by the grants loaded with the session.
 
+pub mod domain_rules;
+pub mod groups;
 pub mod passwords;
+pub mod roles;
 pub mod sessions;
 pub mod throttle;
+pub mod tokens;
 pub mod users;
 
 pub use users::User;

@@ -7,11 +7,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::{SignedDuration, Timestamp};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use crate::core::Result;
-use crate::core::ids::{SessionId, UserId};
+use crate::core::ids::{GroupId, OrgUnitId, SessionId, UserId};
 use crate::core::time::to_db;
+use crate::engine::policy::{Actor, Grant};
 
 /// How long sessions last.
 #[derive(Debug, Clone, Copy)]
@@ -31,16 +33,33 @@ fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// The signed-in user behind a request.
-#[derive(Debug, Clone, FromRow)]
+/// The signed-in user behind a request, with what the policy needs about them.
+#[derive(Debug, Clone)]
 pub struct Current {
     pub session_id: SessionId,
-    pub user_id: UserId,
     pub csrf_token: String,
     pub email: String,
     pub display_name: String,
-    pub is_admin: bool,
-    pub last_seen_at: jiff_sqlx::Timestamp,
+    pub actor: Actor,
+}
+
+impl Current {
+    pub fn user_id(&self) -> UserId {
+        self.actor.user_id
+    }
+}
+
+#[derive(FromRow)]
+struct CurrentRow {
+    session_id: SessionId,
+    user_id: UserId,
+    csrf_token: String,
+    email: String,
+    display_name: String,
+    last_seen_at: jiff_sqlx::Timestamp,
+    org_unit_id: Option<OrgUnitId>,
+    groups: Vec<GroupId>,
+    grants: Json<Vec<Grant>>,
 }
 
 /// Starts a session; returns the cookie token (shown once, never stored).
@@ -91,9 +110,22 @@ pub async fn load(
 ) -> Result<Option<Current>> {
     let idle_cutoff = now.saturating_sub(lifetime.idle).unwrap_or(now);
     let hash = token_hash(token);
-    let current: Option<Current> = sqlx::query_as(
+    // One query: the session, the user, their groups and every grant with its source.
+    let row: Option<CurrentRow> = sqlx::query_as(
         "select s.public_id as session_id, s.user_id, s.csrf_token, u.email, u.display_name,
-                u.is_admin, s.last_seen_at
+                s.last_seen_at, u.org_unit_id,
+                array(select gm.group_id from group_members gm where gm.user_id = u.id) as groups,
+                coalesce((
+                    select json_agg(json_build_object(
+                        'permission', rp.permission, 'project', m.project_id,
+                        'role', r.name, 'group', g.name))
+                    from memberships m
+                    join roles r on r.id = m.role_id
+                    join role_permissions rp on rp.role_id = r.id
+                    left join groups g on g.id = m.group_id
+                    where m.user_id = u.id
+                       or m.group_id in (select gm.group_id from group_members gm where gm.user_id = u.id)
+                ), '[]'::json) as grants
          from sessions s join users u on u.id = s.user_id
          where s.token_hash = $1 and s.expires_at > $2 and s.last_seen_at > $3 and u.active",
     )
@@ -102,16 +134,23 @@ pub async fn load(
     .bind(to_db(idle_cutoff))
     .fetch_optional(pool)
     .await?;
-    if let Some(c) = &current
-        && now.duration_since(c.last_seen_at.to_jiff()) > SignedDuration::from_secs(60)
-    {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    if now.duration_since(row.last_seen_at.to_jiff()) > SignedDuration::from_secs(60) {
         sqlx::query("update sessions set last_seen_at = $2 where token_hash = $1")
             .bind(&hash)
             .bind(to_db(now))
             .execute(pool)
             .await?;
     }
-    Ok(current)
+    Ok(Some(Current {
+        session_id: row.session_id,
+        csrf_token: row.csrf_token,
+        email: row.email,
+        display_name: row.display_name,
+        actor: Actor::new(row.user_id, row.org_unit_id, row.groups, row.grants.0),
+    }))
 }
 
 /// Ends the session behind a cookie token (sign-out).

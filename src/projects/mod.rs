@@ -1,14 +1,19 @@
-//! Projects: their keys (`HD`), kinds, and ticket numbering. Owns the `projects` table.
+//! Projects (keys like `HD`, kinds, single point of contact, who sees what), the organisation
+//! tree and the systems registry. Owns `projects`, `org_units` and `systems`.
 
-use serde::Deserialize;
+pub mod org;
+pub mod systems;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 
-use crate::core::error::OnConstraint;
-use crate::core::ids::{ProjectId, ProjectKey};
+use crate::core::error::{OnConstraint, missing_reference};
+use crate::core::ids::{ProjectId, ProjectKey, UserId};
 use crate::core::time::to_db;
-use crate::core::{FieldErrors, Result};
+use crate::core::{Error, FieldErrors, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -17,20 +22,75 @@ pub enum Kind {
     Development,
 }
 
-#[derive(Debug, Clone, FromRow)]
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::ServiceDesk, Kind::Rollout, Kind::Development];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ServiceDesk => "service_desk",
+            Kind::Rollout => "rollout",
+            Kind::Development => "development",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::ServiceDesk => "Service desk",
+            Kind::Rollout => "Rollout",
+            Kind::Development => "Development",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
 pub struct Project {
     pub id: ProjectId,
     pub key: String,
     pub name: String,
     pub kind: Kind,
+    pub point_of_contact_id: Option<UserId>,
+    pub point_of_contact_name: Option<String>,
+    /// Requesters also see the tickets of their organisation unit.
+    pub org_unit_visible: bool,
+}
+
+const SELECT: &str = "select p.id, p.key, p.name, p.kind, p.point_of_contact_id,
+        u.display_name as point_of_contact_name, p.requester_visibility = 'org_unit' as org_unit_visible
+     from projects p left join users u on u.id = p.point_of_contact_id";
+
+/// What a person typed for a project.
+#[derive(Debug, Clone)]
+pub struct ProjectInput {
+    pub name: String,
+    pub kind: Kind,
+    pub point_of_contact_id: Option<UserId>,
+    pub org_unit_visible: bool,
+}
+
+impl ProjectInput {
+    pub fn new(name: &str, kind: Kind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            point_of_contact_id: None,
+            org_unit_visible: false,
+        }
+    }
+}
+
+fn visibility(org_unit_visible: bool) -> &'static str {
+    if org_unit_visible { "org_unit" } else { "own" }
 }
 
 pub async fn create(
     conn: &mut PgConnection,
     key: &str,
-    name: &str,
-    kind: Kind,
-    now: jiff::Timestamp,
+    input: &ProjectInput,
+    now: Timestamp,
 ) -> Result<ProjectId> {
     let mut errors = FieldErrors::new();
     let key = ProjectKey::parse(key.trim());
@@ -40,31 +100,57 @@ pub async fn create(
             "Use 2 to 10 capital letters or digits, starting with a letter (e.g. HD).",
         );
     }
-    if name.trim().is_empty() {
+    if input.name.trim().is_empty() {
         errors.add("name", "Enter a name.");
     }
     errors.into_result()?;
     let id = ProjectId::new();
     sqlx::query(
-        "insert into projects (id, key, name, kind, created_at) values ($1, $2, $3, $4, $5)",
+        "insert into projects (id, key, name, kind, point_of_contact_id, requester_visibility, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(id)
     .bind(key.as_ref().map(ProjectKey::as_str))
-    .bind(name.trim())
-    .bind(kind)
+    .bind(input.name.trim())
+    .bind(input.kind)
+    .bind(input.point_of_contact_id)
+    .bind(visibility(input.org_unit_visible))
     .bind(to_db(now))
     .execute(conn)
     .await
     .on_constraint("projects_key_key", || {
         FieldErrors::one("key", "Another project already has this key.")
-    })?;
+    })
+    .map_err(missing_reference("point_of_contact_id", "This person does not exist."))?;
     Ok(id)
 }
 
-/// Projects a person can file a request in, by key.
+/// Changes everything but the key (keys are in every ticket reference people have written).
+pub async fn update(conn: &mut PgConnection, id: ProjectId, input: &ProjectInput) -> Result<()> {
+    if input.name.trim().is_empty() {
+        return Err(Error::Invalid(FieldErrors::one("name", "Enter a name.")));
+    }
+    let done = sqlx::query(
+        "update projects set name = $2, kind = $3, point_of_contact_id = $4, requester_visibility = $5
+         where id = $1",
+    )
+    .bind(id)
+    .bind(input.name.trim())
+    .bind(input.kind)
+    .bind(input.point_of_contact_id)
+    .bind(visibility(input.org_unit_visible))
+    .execute(conn)
+    .await
+    .map_err(|e| missing_reference("point_of_contact_id", "This person does not exist.")(Error::Db(e)))?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<Project>> {
     Ok(
-        sqlx::query_as("select id, key, name, kind from projects order by key")
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by p.key")))
             .fetch_all(conn)
             .await?,
     )
@@ -72,8 +158,17 @@ pub async fn list(conn: &mut PgConnection) -> Result<Vec<Project>> {
 
 pub async fn find(conn: &mut PgConnection, id: ProjectId) -> Result<Option<Project>> {
     Ok(
-        sqlx::query_as("select id, key, name, kind from projects where id = $1")
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where p.id = $1")))
             .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn find_by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Project>> {
+    Ok(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where p.key = $1")))
+            .bind(key)
             .fetch_optional(conn)
             .await?,
     )

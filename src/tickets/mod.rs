@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 
-use crate::core::ids::{ProjectId, TicketId, TicketKey, UserId};
+use crate::core::ids::{GroupId, OrgUnitId, ProjectId, TicketId, TicketKey, UserId};
 use crate::core::markdown::{self, SafeHtml};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};
@@ -60,21 +60,23 @@ pub async fn create(
     if project.is_none() {
         errors.add("project_id", "Choose a project.");
     }
+    if let Some(p) = &project
+        && !policy::decide(actor, Action::CreateTicket(p.id), Target::Nothing).allowed()
+    {
+        errors.add("project_id", "You cannot file requests in this project.");
+    }
     errors.into_result()?;
     let Some(project) = project else {
         return Err(Error::NotFound);
     };
-    if !policy::decide(actor, Action::CreateTicket, Target::Nothing).allowed() {
-        return Err(Error::Forbidden);
-    }
     let (project_key, number) = projects::take_ticket_number(conn, project.id).await?;
     let id = TicketId::new();
     let title = input.title.trim();
     let html = markdown::render(&input.description);
     sqlx::query(
         "insert into tickets (id, project_id, number, title, description_md, description_html,
-                              requester_id, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                              requester_id, org_unit_id, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
     )
     .bind(id)
     .bind(project.id)
@@ -83,6 +85,7 @@ pub async fn create(
     .bind(&input.description)
     .bind(html.as_str())
     .bind(actor.user_id)
+    .bind(actor.org_unit_id)
     .bind(to_db(now))
     .execute(&mut *conn)
     .await?;
@@ -149,6 +152,12 @@ async fn record(
 #[derive(Debug, Clone, FromRow)]
 pub struct Ticket {
     pub id: TicketId,
+    pub project_id: ProjectId,
+    pub assignee_id: Option<UserId>,
+    pub assignee_group_id: Option<GroupId>,
+    pub org_unit_id: Option<OrgUnitId>,
+    pub org_unit_visible: bool,
+    pub actor_watches: bool,
     pub project_key: String,
     pub project_name: String,
     pub number: i64,
@@ -171,9 +180,15 @@ impl Ticket {
         SafeHtml::from_stored(self.description_html.clone())
     }
 
-    fn facts(&self) -> TicketFacts {
+    pub fn facts(&self) -> TicketFacts {
         TicketFacts {
+            project_id: self.project_id,
             requester_id: self.requester_id,
+            assignee_id: self.assignee_id,
+            assignee_group_id: self.assignee_group_id,
+            org_unit_id: self.org_unit_id,
+            org_unit_visible: self.org_unit_visible,
+            actor_watches: self.actor_watches,
         }
     }
 }
@@ -186,7 +201,14 @@ pub async fn find_visible(
     key: &TicketKey,
 ) -> Result<Ticket> {
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-        "select t.id, p.key as project_key, p.name as project_name, t.number, t.title,
+        "select t.id, t.project_id, t.assignee_id, t.assignee_group_id, t.org_unit_id,
+                p.requester_visibility = 'org_unit' as org_unit_visible,
+                exists (select 1 from ticket_watchers w where w.ticket_id = t.id and w.user_id = ",
+    );
+    qb.push_bind(actor.user_id);
+    qb.push(
+        ") as actor_watches,
+                p.key as project_key, p.name as project_name, t.number, t.title,
                 t.description_html, t.requester_id, u.display_name as requester_name, t.state,
                 t.created_at, t.updated_at, t.version
          from tickets t join projects p on p.id = t.project_id join users u on u.id = t.requester_id
@@ -242,12 +264,12 @@ pub async fn add_comment(
 ) -> Result<()> {
     if !policy::decide(
         actor,
-        Action::CommentTicket,
+        Action::CommentPublic,
         Target::Ticket(&ticket.facts()),
     )
     .allowed()
     {
-        return Err(Error::NotFound);
+        return Err(Error::Forbidden);
     }
     let mut errors = FieldErrors::new();
     check_text(&mut errors, "body", body, TEXT_MAX, true);

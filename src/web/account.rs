@@ -43,7 +43,7 @@ async fn page(
     errors: FieldErrors,
 ) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
-    let listed = sessions::list(&mut conn, current.user_id, state.clock.now()).await?;
+    let listed = sessions::list(&mut conn, current.user_id(), state.clock.now()).await?;
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -98,7 +98,7 @@ pub async fn change_password(
     let mut errors = FieldErrors::new();
     let hash = {
         let mut conn = state.pool.acquire().await?;
-        users::password_hash(&mut conn, current.user_id).await?
+        users::password_hash(&mut conn, current.user_id()).await?
     };
     if !passwords::verify(form.current, hash).await? {
         errors.add("current", "This is not your current password.");
@@ -113,10 +113,11 @@ pub async fn change_password(
     }
     let hash = passwords::hash(form.new).await?;
     let mut tx = state.pool.begin().await?;
-    users::set_password_hash(&mut tx, current.user_id, &hash, state.clock.now()).await?;
-    let ended = sessions::revoke_others(&mut tx, current.user_id, Some(current.session_id)).await?;
+    users::set_password_hash(&mut tx, current.user_id(), &hash, state.clock.now()).await?;
+    let ended =
+        sessions::revoke_others(&mut tx, current.user_id(), Some(current.session_id)).await?;
     tx.commit().await?;
-    tracing::info!(target: "security", user_id = %current.user_id, ended, "password changed");
+    tracing::info!(target: "security", user_id = %current.user_id(), ended, "password changed");
     Ok(flash::redirect(
         "/account",
         flash::Kind::Success,
@@ -139,7 +140,7 @@ pub async fn revoke_session(
 ) -> Result<Response> {
     let id: SessionId = id.parse().map_err(|_| Error::NotFound)?;
     let mut conn = state.pool.acquire().await?;
-    if !sessions::revoke(&mut conn, current.user_id, id).await? {
+    if !sessions::revoke(&mut conn, current.user_id(), id).await? {
         return Err(Error::NotFound);
     }
     if id == current.session_id {

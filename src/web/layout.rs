@@ -51,10 +51,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Shell {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let user = parts.extensions.get::<Current>().map(|c| ShellUser {
-            name: c.display_name.clone(),
-            csrf: c.csrf_token.clone(),
-        });
+        let user = parts.extensions.get::<Current>().map(ShellUser::of);
         let csrf = parts
             .extensions
             .get::<CsrfToken>()

@@ -39,6 +39,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::core::time::SharedClock;
+use crate::engine::policy::Permission;
 use crate::people::LoginLimits;
 use crate::people::sessions::Lifetime;
 use crate::people::throttle::Limit;
@@ -102,8 +103,8 @@ pub enum Access {
     Public,
     /// A signed-in user; others are sent to the sign-in page.
     SignedIn,
-    /// A signed-in admin; other users get 403.
-    Admin,
+    /// A signed-in user holding this (admin) permission globally; others get 403.
+    Global(Permission),
 }
 
 /// One row of the route table.

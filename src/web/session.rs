@@ -10,7 +10,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 use super::{Access, AppState};
 use crate::core::Error;
-use crate::engine::policy::Actor;
+use crate::engine::policy::{self, Action, Actor, Permission, Target};
 use crate::people::sessions::{self, Current};
 
 pub const SESSION_COOKIE: &str = "ut_session";
@@ -24,6 +24,20 @@ pub struct SessionToken(pub String);
 pub struct ShellUser {
     pub name: String,
     pub csrf: String,
+    /// Holds some admin permission: show the Admin entry.
+    pub admin: bool,
+}
+
+impl ShellUser {
+    pub fn of(current: &Current) -> Self {
+        Self {
+            name: current.display_name.clone(),
+            csrf: current.csrf_token.clone(),
+            admin: Permission::ALL
+                .iter()
+                .any(|p| p.is_admin() && current.actor.has(*p, None)),
+        }
+    }
 }
 
 /// A `Set-Cookie` value for the session cookie; `None` clears it.
@@ -53,12 +67,9 @@ pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -
         }
         req.extensions_mut().insert(SessionToken(token.to_owned()));
     }
-    let shell_user = current.as_ref().map(|c: &Current| ShellUser {
-        name: c.display_name.clone(),
-        csrf: c.csrf_token.clone(),
-    });
+    let shell_user = current.as_ref().map(ShellUser::of);
     if let Some(c) = current {
-        tracing::Span::current().record("user_id", tracing::field::display(c.user_id));
+        tracing::Span::current().record("user_id", tracing::field::display(c.user_id()));
         req.extensions_mut().insert(c);
     }
     let stale_cookie = token.is_some() && shell_user.is_none();
@@ -85,7 +96,7 @@ pub async fn require(State(access): State<Access>, req: Request, next: Next) -> 
     let current = req.extensions().get::<Current>();
     match (access, current) {
         (Access::Public, _) => next.run(req).await,
-        (Access::SignedIn | Access::Admin, None) => {
+        (Access::SignedIn | Access::Global(_), None) => {
             let target = req
                 .uri()
                 .path_and_query()
@@ -100,8 +111,16 @@ pub async fn require(State(access): State<Access>, req: Request, next: Next) -> 
             Redirect::to(&super::paths::login(next_path)).into_response()
         }
         (Access::SignedIn, Some(_)) => next.run(req).await,
-        (Access::Admin, Some(c)) if c.is_admin => next.run(req).await,
-        (Access::Admin, Some(_)) => Error::Forbidden.into_response(),
+        (Access::Global(permission), Some(c)) => {
+            let decision =
+                policy::decide(&c.actor, Action::Administer(permission), Target::Nothing);
+            if decision.allowed() {
+                next.run(req).await
+            } else {
+                tracing::info!(target: "security", %decision, "refused");
+                Error::Forbidden.into_response()
+            }
+        }
     }
 }
 
@@ -109,14 +128,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
-        let current = parts
+        parts
             .extensions
             .get::<Current>()
-            .ok_or(Error::Unauthenticated)?;
-        Ok(Actor {
-            user_id: current.user_id,
-            is_admin: current.is_admin,
-        })
+            .map(|c| c.actor.clone())
+            .ok_or(Error::Unauthenticated)
     }
 }
 
@@ -137,9 +153,6 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Actor {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<Current>().map(|current| Actor {
-            user_id: current.user_id,
-            is_admin: current.is_admin,
-        }))
+        Ok(parts.extensions.get::<Current>().map(|c| c.actor.clone()))
     }
 }

@@ -13,17 +13,19 @@ use crate::common::{PASSWORD, TestDb};
 async fn a_browser_signs_in_files_and_comments_over_http_and_the_server_stops_gracefully() {
     let db = TestDb::new().await;
     let mut conn = db.pool.acquire().await.unwrap();
-    let hash = unitrack::people::passwords::hash(PASSWORD.into())
-        .await
-        .unwrap();
     let now = unitrack::core::time::Clock::now(&SystemClock);
+    let requester = unitrack::people::roles::find_by_name(&mut conn, "Requester")
+        .await
+        .unwrap()
+        .unwrap();
     unitrack::people::users::create(
         &mut conn,
         &unitrack::people::users::NewUser {
             email: "rita@example.com".into(),
             display_name: "Rita".into(),
-            password_hash: Some(hash),
-            is_admin: false,
+            password_hash: Some(crate::common::password_hash().to_owned()),
+            roles: vec![requester.id],
+            ..Default::default()
         },
         now,
     )
@@ -32,8 +34,7 @@ async fn a_browser_signs_in_files_and_comments_over_http_and_the_server_stops_gr
     let project = unitrack::projects::create(
         &mut conn,
         "HD",
-        "Help desk",
-        unitrack::projects::Kind::ServiceDesk,
+        &unitrack::projects::ProjectInput::new("Help desk", unitrack::projects::Kind::ServiceDesk),
         now,
     )
     .await

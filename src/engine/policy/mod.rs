@@ -1,31 +1,155 @@
 //! The one place that decides access. `decide` answers "may this actor do this to that?"
 //! with a reason; `push_ticket_scope` writes the same rule as SQL for lists, counts and
 //! look-ups, so a ticket the actor may not see is simply not found. No handler checks a role.
+//!
+//! Permissions come from a catalog fixed in code; roles (data) bundle them; memberships give
+//! a role to a user or a group, everywhere or in one project. Relations to a ticket
+//! (requester, assignee, member of the assigned group, watcher) act as roles on it.
 
+mod catalog;
+
+use std::fmt;
+
+use serde::Deserialize;
 use sqlx::{Postgres, QueryBuilder};
 
-use crate::core::ids::UserId;
+use crate::core::ids::{GroupId, OrgUnitId, ProjectId, UserId};
+
+pub use catalog::Permission;
+
+/// One permission held, and where it comes from (for "effective permissions").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Grant {
+    pub permission: String,
+    /// `None`: in every project.
+    pub project: Option<ProjectId>,
+    pub role: String,
+    /// The group through which the role is held, if not held directly.
+    pub group: Option<String>,
+}
+
+impl Grant {
+    pub fn via(&self) -> String {
+        match &self.group {
+            Some(group) => format!("role {} via group {}", self.role, group),
+            None => format!("role {}", self.role),
+        }
+    }
+}
 
 /// Who is acting, with everything the policy needs, loaded once per request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub user_id: UserId,
-    pub is_admin: bool,
+    pub org_unit_id: Option<OrgUnitId>,
+    pub groups: Vec<GroupId>,
+    grants: Vec<(Permission, Option<ProjectId>, usize)>,
+    sources: Vec<Grant>,
 }
 
-/// What the actor wants to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    CreateTicket,
-    ViewTicket,
-    CommentTicket,
-    Administer,
+impl Actor {
+    /// Builds an actor from its grants; unknown permission names (removed from the catalog)
+    /// are ignored.
+    pub fn new(
+        user_id: UserId,
+        org_unit_id: Option<OrgUnitId>,
+        groups: Vec<GroupId>,
+        sources: Vec<Grant>,
+    ) -> Self {
+        let grants = sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| Permission::parse(&g.permission).map(|p| (p, g.project, i)))
+            .collect();
+        Self {
+            user_id,
+            org_unit_id,
+            groups,
+            grants,
+            sources,
+        }
+    }
+
+    /// The grant that gives `permission` in `project` (a global grant counts everywhere).
+    fn grant_for(&self, permission: Permission, project: Option<ProjectId>) -> Option<&Grant> {
+        self.grants
+            .iter()
+            .filter(|(p, _, _)| *p == permission)
+            .find(|(_, scope, _)| scope.is_none() || (project.is_some() && *scope == project))
+            .map(|(_, _, i)| &self.sources[*i])
+    }
+
+    /// Holds `permission` in `project` (or everywhere, for `None`: then only global grants).
+    pub fn has(&self, permission: Permission, project: Option<ProjectId>) -> bool {
+        self.grant_for(permission, project).is_some()
+    }
+
+    /// Holds `permission` globally or in at least one project.
+    pub fn has_anywhere(&self, permission: Permission) -> bool {
+        self.grants.iter().any(|(p, _, _)| *p == permission)
+    }
+
+    /// Where the actor holds `permission`.
+    pub fn scope_of(&self, permission: Permission) -> Reach {
+        let mut projects = Vec::new();
+        for (p, scope, _) in &self.grants {
+            if *p != permission {
+                continue;
+            }
+            match scope {
+                None => return Reach::Everywhere,
+                Some(project) => projects.push(*project),
+            }
+        }
+        projects.sort();
+        projects.dedup();
+        Reach::Projects(projects)
+    }
+
+    /// Every grant, for the effective-permissions page.
+    pub fn sources(&self) -> &[Grant] {
+        &self.sources
+    }
+}
+
+/// Where a permission is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    Everywhere,
+    Projects(Vec<ProjectId>),
 }
 
 /// The facts about a ticket that access depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketFacts {
+    pub project_id: ProjectId,
     pub requester_id: UserId,
+    pub assignee_id: Option<UserId>,
+    pub assignee_group_id: Option<GroupId>,
+    pub org_unit_id: Option<OrgUnitId>,
+    /// The project lets requesters see the tickets of their organisation unit.
+    pub org_unit_visible: bool,
+    /// The actor watches the ticket.
+    pub actor_watches: bool,
+}
+
+/// What the actor wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// File a ticket in a project.
+    CreateTicket(ProjectId),
+    ViewTicket,
+    CommentPublic,
+    /// Read and write internal notes and internal fields.
+    SeeInternal,
+    EditTicket,
+    AssignTicket,
+    TransitionTicket,
+    ApproveTicket,
+    /// An admin area, by its permission (always global).
+    Administer(Permission),
+    /// See another user's effective permissions.
+    ViewPermissionsOf(UserId),
 }
 
 /// What the action is aimed at.
@@ -36,95 +160,149 @@ pub enum Target<'a> {
 }
 
 /// The answer, with the reason that decided it (for logs and the permissions page).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Allow(&'static str),
-    Deny(&'static str),
+    Allow(String),
+    Deny(String),
 }
 
 impl Decision {
-    pub fn allowed(self) -> bool {
+    pub fn allowed(&self) -> bool {
         matches!(self, Decision::Allow(_))
     }
+
+    fn by_grant(actor: &Actor, permission: Permission, project: Option<ProjectId>) -> Self {
+        match actor.grant_for(permission, project) {
+            Some(grant) => {
+                Decision::Allow(format!("{} through {}", permission.name(), grant.via()))
+            }
+            None => Decision::Deny(format!("no role gives {}", permission.name())),
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decision::Allow(why) => write!(f, "allowed: {why}"),
+            Decision::Deny(why) => write!(f, "denied: {why}"),
+        }
+    }
+}
+
+/// How the actor relates to a ticket, strongest first.
+fn relation(actor: &Actor, ticket: &TicketFacts) -> Option<&'static str> {
+    if ticket.requester_id == actor.user_id {
+        Some("requester")
+    } else if ticket.assignee_id == Some(actor.user_id) {
+        Some("assignee")
+    } else if ticket
+        .assignee_group_id
+        .is_some_and(|g| actor.groups.contains(&g))
+    {
+        Some("member of the assigned group")
+    } else if ticket.actor_watches {
+        Some("watcher")
+    } else {
+        None
+    }
+}
+
+fn can_view(actor: &Actor, ticket: &TicketFacts) -> Decision {
+    if let Some(rel) = relation(actor, ticket) {
+        return Decision::Allow(rel.into());
+    }
+    if let Some(grant) = actor.grant_for(Permission::TicketViewAll, Some(ticket.project_id)) {
+        return Decision::Allow(format!("ticket.view_all through {}", grant.via()));
+    }
+    if ticket.org_unit_visible
+        && ticket.org_unit_id.is_some()
+        && ticket.org_unit_id == actor.org_unit_id
+    {
+        return Decision::Allow("ticket of the actor's organisation unit".into());
+    }
+    Decision::Deny("not a participant and no role shows this project's tickets".into())
 }
 
 pub fn decide(actor: &Actor, action: Action, target: Target<'_>) -> Decision {
     match (action, target) {
-        (Action::CreateTicket, _) => Decision::Allow("every signed-in user may file a request"),
-        (Action::Administer, _) if actor.is_admin => Decision::Allow("admin"),
-        (Action::Administer, _) => Decision::Deny("not an admin"),
-        (Action::ViewTicket | Action::CommentTicket, Target::Ticket(ticket)) => {
-            if ticket.requester_id == actor.user_id {
-                Decision::Allow("requester of the ticket")
-            } else if actor.is_admin {
-                Decision::Allow("admin")
-            } else {
-                Decision::Deny("not a participant of the ticket")
-            }
+        (Action::CreateTicket(project), _) => {
+            Decision::by_grant(actor, Permission::TicketCreate, Some(project))
         }
-        (Action::ViewTicket | Action::CommentTicket, Target::Nothing) => {
-            Decision::Deny("no ticket given")
+        (Action::Administer(permission), _) => Decision::by_grant(actor, permission, None),
+        (Action::ViewPermissionsOf(user), _) if user == actor.user_id => {
+            Decision::Allow("own permissions".into())
+        }
+        (Action::ViewPermissionsOf(_), _) => {
+            Decision::by_grant(actor, Permission::AdminUsers, None)
+        }
+        (_, Target::Nothing) => Decision::Deny("no ticket given".into()),
+        (Action::ViewTicket, Target::Ticket(t)) => can_view(actor, t),
+        (action, Target::Ticket(t)) => {
+            let view = can_view(actor, t);
+            if !view.allowed() {
+                return view;
+            }
+            let permission = match action {
+                Action::CommentPublic => {
+                    // Those the ticket is about, or for, may always answer on it.
+                    if let Some(rel) = relation(actor, t) {
+                        return Decision::Allow(rel.into());
+                    }
+                    Permission::TicketCommentPublic
+                }
+                Action::SeeInternal => Permission::TicketCommentInternal,
+                Action::EditTicket => Permission::TicketEdit,
+                Action::AssignTicket => Permission::TicketAssign,
+                Action::TransitionTicket => Permission::TicketTransition,
+                Action::ApproveTicket => Permission::TicketApprove,
+                Action::ViewTicket
+                | Action::CreateTicket(_)
+                | Action::Administer(_)
+                | Action::ViewPermissionsOf(_) => return view,
+            };
+            Decision::by_grant(actor, permission, Some(t.project_id))
         }
     }
 }
 
-/// Appends a predicate (starting with `and`) that keeps only the tickets `actor` may see.
-/// `alias` is the tickets table's alias in the query.
+/// Appends a predicate (starting with `and`) that keeps only the tickets `actor` may see:
+/// the same rule as `can_view`. `alias` is the tickets table's alias in the query.
 pub fn push_ticket_scope(qb: &mut QueryBuilder<Postgres>, actor: &Actor, alias: &str) {
-    if actor.is_admin {
+    let view_all = actor.scope_of(Permission::TicketViewAll);
+    if view_all == Reach::Everywhere {
         return;
     }
-    qb.push(format_args!(" and {alias}.requester_id = "));
+    qb.push(format_args!(" and ({alias}.requester_id = "));
     qb.push_bind(actor.user_id);
+    qb.push(format_args!(" or {alias}.assignee_id = "));
+    qb.push_bind(actor.user_id);
+    if !actor.groups.is_empty() {
+        qb.push(format_args!(" or {alias}.assignee_group_id = any("));
+        qb.push_bind(actor.groups.clone());
+        qb.push(")");
+    }
+    qb.push(format_args!(
+        " or exists (select 1 from ticket_watchers w where w.ticket_id = {alias}.id and w.user_id = "
+    ));
+    qb.push_bind(actor.user_id);
+    qb.push(")");
+    if let Reach::Projects(projects) = view_all
+        && !projects.is_empty()
+    {
+        qb.push(format_args!(" or {alias}.project_id = any("));
+        qb.push_bind(projects);
+        qb.push(")");
+    }
+    if let Some(org) = actor.org_unit_id {
+        qb.push(format_args!(" or ({alias}.org_unit_id = "));
+        qb.push_bind(org);
+        qb.push(format_args!(
+            " and exists (select 1 from projects vp where vp.id = {alias}.project_id and vp.requester_visibility = 'org_unit'))"
+        ));
+    }
+    qb.push(")");
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticket_access_follows_the_requester_relation() {
-        let alice = UserId::new();
-        let bob = UserId::new();
-        let ticket = TicketFacts {
-            requester_id: alice,
-        };
-        let cases = [
-            (alice, false, Action::ViewTicket, true),
-            (alice, false, Action::CommentTicket, true),
-            (bob, false, Action::ViewTicket, false),
-            (bob, false, Action::CommentTicket, false),
-            (bob, true, Action::ViewTicket, true),
-            (bob, false, Action::Administer, false),
-            (bob, true, Action::Administer, true),
-            (bob, false, Action::CreateTicket, true),
-        ];
-        for (user_id, is_admin, action, expected) in cases {
-            let actor = Actor { user_id, is_admin };
-            let got = decide(&actor, action, Target::Ticket(&ticket));
-            assert_eq!(
-                got.allowed(),
-                expected,
-                "{action:?} admin={is_admin}: {got:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_sql_scope_matches_the_decision() {
-        let actor = Actor {
-            user_id: UserId::new(),
-            is_admin: false,
-        };
-        let mut qb = QueryBuilder::new("select 1 from tickets t where true");
-        push_ticket_scope(&mut qb, &actor, "t");
-        assert!(qb.sql().as_str().ends_with("and t.requester_id = $1"));
-        let admin = Actor {
-            is_admin: true,
-            ..actor
-        };
-        let mut qb = QueryBuilder::new("select 1 from tickets t where true");
-        push_ticket_scope(&mut qb, &admin, "t");
-        assert!(qb.sql().as_str().ends_with("where true"));
-    }
-}
+mod tests;

@@ -21,7 +21,7 @@ use unitrack::config::Config;
 use unitrack::core::ids::UserId;
 use unitrack::core::time::ManualClock;
 use unitrack::db::cluster::{Cluster, ClusterOptions};
-use unitrack::people::{passwords, users};
+use unitrack::people::{roles, users};
 use unitrack::web;
 
 struct Server {
@@ -166,6 +166,18 @@ pub fn t0() -> Timestamp {
 
 pub const PASSWORD: &str = "a long test password";
 
+/// The hash of `PASSWORD`, computed once: argon2 is slow on purpose.
+pub fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+        argon2::Argon2::default()
+            .hash_password(PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng))
+            .expect("hash")
+            .to_string()
+    })
+}
+
 /// The app on its own database, with a manual clock and a cookie jar.
 pub struct TestApp {
     pub router: Router,
@@ -270,16 +282,26 @@ impl TestApp {
         }
     }
 
+    /// A user with the built-in Admin role, or else the Requester role, everywhere.
     pub async fn create_user(&self, email: &str, name: &str, is_admin: bool) -> UserId {
-        let hash = passwords::hash(PASSWORD.into()).await.expect("hash");
+        self.create_user_with_role(email, name, if is_admin { "Admin" } else { "Requester" })
+            .await
+    }
+
+    pub async fn create_user_with_role(&self, email: &str, name: &str, role: &str) -> UserId {
         let mut conn = self.pool.acquire().await.expect("conn");
+        let role = roles::find_by_name(&mut conn, role)
+            .await
+            .expect("role")
+            .expect("role exists");
         users::create(
             &mut conn,
             &users::NewUser {
                 email: email.into(),
                 display_name: name.into(),
-                password_hash: Some(hash),
-                is_admin,
+                password_hash: Some(password_hash().to_owned()),
+                roles: vec![role.id],
+                ..users::NewUser::default()
             },
             self.clock.now_ts(),
         )
@@ -292,8 +314,7 @@ impl TestApp {
         unitrack::projects::create(
             &mut conn,
             key,
-            name,
-            unitrack::projects::Kind::ServiceDesk,
+            &unitrack::projects::ProjectInput::new(name, unitrack::projects::Kind::ServiceDesk),
             self.clock.now_ts(),
         )
         .await
