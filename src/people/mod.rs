@@ -78,3 +78,30 @@ pub async fn authenticate(
     tx.commit().await?;
     Ok(outcome)
 }
+
+/// The `Actor` for any user, as the policy would see them (effective-permissions page).
+pub async fn actor_of(
+    conn: &mut sqlx::PgConnection,
+    user: UserId,
+) -> Result<crate::engine::policy::Actor> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        org_unit_id: Option<crate::core::ids::OrgUnitId>,
+        groups: Vec<crate::core::ids::GroupId>,
+        grants: sqlx::types::Json<Vec<crate::engine::policy::Grant>>,
+    }
+    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select u.org_unit_id, {} from users u where u.id = $1",
+        sessions::ACTOR_COLUMNS
+    )))
+    .bind(user)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(crate::core::Error::NotFound)?;
+    Ok(crate::engine::policy::Actor::new(
+        user,
+        row.org_unit_id,
+        row.groups,
+        row.grants.0,
+    ))
+}

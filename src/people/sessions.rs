@@ -49,6 +49,22 @@ impl Current {
     }
 }
 
+/// The columns that make an `Actor` of the user `u`: their groups and every grant with where
+/// it comes from. Shared by the session load and the effective-permissions page.
+pub(crate) const ACTOR_COLUMNS: &str =
+    "array(select gm.group_id from group_members gm where gm.user_id = u.id) as groups,
+    coalesce((
+        select json_agg(json_build_object(
+            'permission', rp.permission, 'project', m.project_id, 'role', r.name, 'group', g.name)
+            order by r.name, g.name)
+        from memberships m
+        join roles r on r.id = m.role_id
+        join role_permissions rp on rp.role_id = r.id
+        left join groups g on g.id = m.group_id
+        where m.user_id = u.id
+           or m.group_id in (select gm.group_id from group_members gm where gm.user_id = u.id)
+    ), '[]'::json) as grants";
+
 #[derive(FromRow)]
 struct CurrentRow {
     session_id: SessionId,
@@ -111,24 +127,13 @@ pub async fn load(
     let idle_cutoff = now.saturating_sub(lifetime.idle).unwrap_or(now);
     let hash = token_hash(token);
     // One query: the session, the user, their groups and every grant with its source.
-    let row: Option<CurrentRow> = sqlx::query_as(
+    let row: Option<CurrentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select s.public_id as session_id, s.user_id, s.csrf_token, u.email, u.display_name,
                 s.last_seen_at, u.org_unit_id,
-                array(select gm.group_id from group_members gm where gm.user_id = u.id) as groups,
-                coalesce((
-                    select json_agg(json_build_object(
-                        'permission', rp.permission, 'project', m.project_id,
-                        'role', r.name, 'group', g.name))
-                    from memberships m
-                    join roles r on r.id = m.role_id
-                    join role_permissions rp on rp.role_id = r.id
-                    left join groups g on g.id = m.group_id
-                    where m.user_id = u.id
-                       or m.group_id in (select gm.group_id from group_members gm where gm.user_id = u.id)
-                ), '[]'::json) as grants
+                {ACTOR_COLUMNS}
          from sessions s join users u on u.id = s.user_id
-         where s.token_hash = $1 and s.expires_at > $2 and s.last_seen_at > $3 and u.active",
-    )
+         where s.token_hash = $1 and s.expires_at > $2 and s.last_seen_at > $3 and u.active"
+    )))
     .bind(&hash)
     .bind(to_db(now))
     .bind(to_db(idle_cutoff))

@@ -31,6 +31,7 @@ struct SessionRow {
 #[template(path = "account.html")]
 struct AccountPage {
     shell: Shell,
+    user_id: crate::core::ids::UserId,
     email: String,
     sessions: Vec<SessionRow>,
     errors: FieldErrors,
@@ -53,6 +54,7 @@ async fn page(
         status,
         &AccountPage {
             shell: shell.at("account"),
+            user_id: current.user_id(),
             email: current.email.clone(),
             sessions: listed
                 .into_iter()

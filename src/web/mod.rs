@@ -3,6 +3,7 @@
 //! enforced by it, so `tests/it/authz.rs` can walk every route.
 
 mod account;
+mod admin;
 mod assets;
 mod auth;
 mod csrf;
@@ -11,6 +12,7 @@ mod extract;
 mod flash;
 mod layout;
 mod pages;
+mod password;
 pub mod paths;
 mod session;
 mod tickets;
@@ -138,6 +140,7 @@ impl Route {
 /// Every route of the application.
 pub fn routes() -> Vec<Route> {
     use Access::*;
+    use Permission::*;
     vec![
         Route::get("/", Public, pages::home),
         Route::get("/healthz", Public, pages::healthz),
@@ -158,6 +161,165 @@ pub fn routes() -> Vec<Route> {
         Route::post("/tickets", SignedIn, tickets::create),
         Route::get("/tickets/{key}", SignedIn, tickets::show),
         Route::post("/tickets/{key}/comments", SignedIn, tickets::comment),
+        Route::get("/password/set/{token}", Public, password::form),
+        Route::post("/password/set/{token}", Public, password::set),
+        Route::get(
+            "/people/{id}/permissions",
+            SignedIn,
+            admin::users::permissions,
+        ),
+        Route::get("/admin", SignedIn, admin::index),
+        Route::get("/admin/users", Global(AdminUsers), admin::users::list),
+        Route::get(
+            "/admin/users/new",
+            Global(AdminUsers),
+            admin::users::new_form,
+        ),
+        Route::post("/admin/users", Global(AdminUsers), admin::users::create),
+        Route::get(
+            "/admin/users/import",
+            Global(AdminUsers),
+            admin::users::import::form,
+        ),
+        Route::post(
+            "/admin/users/import",
+            Global(AdminUsers),
+            admin::users::import::submit,
+        ),
+        Route::get("/admin/users/{id}", Global(AdminUsers), admin::users::show),
+        Route::post(
+            "/admin/users/{id}",
+            Global(AdminUsers),
+            admin::users::update,
+        ),
+        Route::post(
+            "/admin/users/{id}/deactivate",
+            Global(AdminUsers),
+            admin::users::deactivate,
+        ),
+        Route::post(
+            "/admin/users/{id}/activate",
+            Global(AdminUsers),
+            admin::users::activate,
+        ),
+        Route::post(
+            "/admin/users/{id}/password-link",
+            Global(AdminUsers),
+            admin::users::password_link,
+        ),
+        Route::get("/admin/groups", Global(AdminGroups), admin::groups::list),
+        Route::post("/admin/groups", Global(AdminGroups), admin::groups::create),
+        Route::get(
+            "/admin/groups/{id}",
+            Global(AdminGroups),
+            admin::groups::show,
+        ),
+        Route::post(
+            "/admin/groups/{id}",
+            Global(AdminGroups),
+            admin::groups::update,
+        ),
+        Route::post(
+            "/admin/groups/{id}/delete",
+            Global(AdminGroups),
+            admin::groups::delete,
+        ),
+        Route::post(
+            "/admin/groups/{id}/members",
+            Global(AdminGroups),
+            admin::groups::add_member,
+        ),
+        Route::post(
+            "/admin/groups/{id}/members/{user}/remove",
+            Global(AdminGroups),
+            admin::groups::remove_member,
+        ),
+        Route::get("/admin/roles", Global(AdminRoles), admin::roles::list),
+        Route::post("/admin/roles", Global(AdminRoles), admin::roles::create),
+        Route::get("/admin/roles/{id}", Global(AdminRoles), admin::roles::show),
+        Route::post(
+            "/admin/roles/{id}",
+            Global(AdminRoles),
+            admin::roles::update,
+        ),
+        Route::post(
+            "/admin/roles/{id}/delete",
+            Global(AdminRoles),
+            admin::roles::delete,
+        ),
+        Route::post(
+            "/admin/memberships",
+            Global(AdminRoles),
+            admin::roles::grant,
+        ),
+        Route::post(
+            "/admin/memberships/{id}/delete",
+            Global(AdminRoles),
+            admin::roles::revoke,
+        ),
+        Route::get(
+            "/admin/projects",
+            Global(AdminProjects),
+            admin::projects::list,
+        ),
+        Route::post(
+            "/admin/projects",
+            Global(AdminProjects),
+            admin::projects::create,
+        ),
+        Route::get(
+            "/admin/projects/{key}",
+            Global(AdminProjects),
+            admin::projects::show,
+        ),
+        Route::post(
+            "/admin/projects/{key}",
+            Global(AdminProjects),
+            admin::projects::update,
+        ),
+        Route::get("/admin/org", Global(AdminOrg), admin::org::show),
+        Route::post(
+            "/admin/org/units",
+            Global(AdminOrg),
+            admin::org::create_unit,
+        ),
+        Route::post(
+            "/admin/org/units/{id}/rename",
+            Global(AdminOrg),
+            admin::org::rename_unit,
+        ),
+        Route::post(
+            "/admin/org/units/{id}/delete",
+            Global(AdminOrg),
+            admin::org::delete_unit,
+        ),
+        Route::post(
+            "/admin/domain-rules",
+            Global(AdminOrg),
+            admin::org::create_rule,
+        ),
+        Route::post(
+            "/admin/domain-rules/{id}/delete",
+            Global(AdminOrg),
+            admin::org::delete_rule,
+        ),
+        Route::get("/admin/systems", Global(AdminSystems), admin::systems::list),
+        Route::post(
+            "/admin/systems",
+            Global(AdminSystems),
+            admin::systems::create,
+        ),
+        Route::get(
+            "/admin/systems/{id}",
+            Global(AdminSystems),
+            admin::systems::show,
+        ),
+        Route::post(
+            "/admin/systems/{id}",
+            Global(AdminSystems),
+            admin::systems::update,
+        ),
+        Route::get("/admin/audit", Global(AdminAudit), admin::audit::list),
     ]
 }
 

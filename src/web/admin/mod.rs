@@ -1,0 +1,123 @@
+//! Admin pages: people, groups, roles and memberships, projects, the organisation tree and
+//! domain rules, systems, and the audit log. Every change is one transaction with its audit
+//! entry. Access is by the route table (`Access::Global(admin.*)`).
+
+pub mod audit;
+pub mod groups;
+pub mod org;
+pub mod projects;
+pub mod roles;
+pub mod systems;
+pub mod users;
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::layout::Shell;
+use super::pages::render;
+use crate::core::{Error, Result};
+use crate::engine::policy::{Actor, Permission};
+
+struct Area {
+    href: &'static str,
+    title: &'static str,
+    text: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "admin/index.html")]
+struct IndexPage {
+    shell: Shell,
+    areas: Vec<Area>,
+}
+
+pub async fn index(shell: Shell, actor: Actor) -> Result<Response> {
+    let all = [
+        (
+            Permission::AdminUsers,
+            "/admin/users",
+            "People",
+            "Accounts, deactivation, set-password links, CSV import",
+        ),
+        (
+            Permission::AdminGroups,
+            "/admin/groups",
+            "Groups",
+            "Teams and tiers, their members and roles",
+        ),
+        (
+            Permission::AdminRoles,
+            "/admin/roles",
+            "Roles",
+            "Permission matrix and who holds each role",
+        ),
+        (
+            Permission::AdminProjects,
+            "/admin/projects",
+            "Projects",
+            "Keys, kinds, points of contact, visibility",
+        ),
+        (
+            Permission::AdminOrg,
+            "/admin/org",
+            "Organisation",
+            "Regions, countries, sites, business units; domain rules",
+        ),
+        (
+            Permission::AdminSystems,
+            "/admin/systems",
+            "Systems",
+            "Registry: owners, support groups, criticality",
+        ),
+        (
+            Permission::AdminAudit,
+            "/admin/audit",
+            "Audit log",
+            "Every admin change, before and after",
+        ),
+    ];
+    let areas: Vec<Area> = all
+        .into_iter()
+        .filter(|(p, ..)| actor.has(*p, None))
+        .map(|(_, href, title, text)| Area { href, title, text })
+        .collect();
+    if areas.is_empty() {
+        return Err(Error::Forbidden);
+    }
+    render(
+        StatusCode::OK,
+        &IndexPage {
+            shell: shell.at("admin"),
+            areas,
+        },
+    )
+}
+
+/// Parses an id from a path; anything malformed is simply not found.
+pub(super) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T> {
+    raw.parse().map_err(|_| Error::NotFound)
+}
+
+/// An optional id from a form's select (empty means none); malformed is a field error.
+pub(super) fn optional_id<T: std::str::FromStr>(
+    raw: &str,
+    field: &str,
+) -> Result<Option<T>, crate::core::FieldErrors> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|_| crate::core::FieldErrors::one(field, "Choose one from the list."))
+}
+
+/// 200 for a fresh form, 422 when it comes back with errors.
+pub(super) fn status_for(errors: &crate::core::FieldErrors) -> StatusCode {
+    if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}

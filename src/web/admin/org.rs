@@ -1,0 +1,298 @@
+//! Admin: the organisation tree (regions, countries, sites, business units) and the domain
+//! rules that place new users in it.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{optional_id, parse_id, status_for};
+use crate::audit::{self, Change};
+use crate::core::ids::{DomainRuleId, OrgUnitId, RoleId};
+use crate::core::{Error, FieldErrors, Result};
+use crate::engine::policy::Actor;
+use crate::people::domain_rules::{self, DomainRule};
+use crate::people::roles::{self, Role};
+use crate::projects::org::{self, OrgUnit, UnitKind};
+use crate::web::AppState;
+use crate::web::extract::Form;
+use crate::web::flash;
+use crate::web::layout::Shell;
+use crate::web::pages::render;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UnitForm {
+    #[serde(default)]
+    parent_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RuleForm {
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    org_unit_id: String,
+    #[serde(default)]
+    role_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/org.html")]
+struct OrgPage {
+    shell: Shell,
+    units: Vec<OrgUnit>,
+    kinds: [UnitKind; 4],
+    rules: Vec<DomainRule>,
+    roles: Vec<Role>,
+    unit_form: UnitForm,
+    rule_form: RuleForm,
+    errors: FieldErrors,
+}
+
+async fn page(
+    state: &AppState,
+    shell: Shell,
+    unit_form: UnitForm,
+    rule_form: RuleForm,
+    errors: FieldErrors,
+) -> Result<Response> {
+    let mut conn = state.pool.acquire().await?;
+    render(
+        status_for(&errors),
+        &OrgPage {
+            shell: shell.at("admin"),
+            units: org::tree(&mut conn).await?,
+            kinds: UnitKind::ALL,
+            rules: domain_rules::list(&mut conn).await?,
+            roles: roles::list(&mut conn).await?,
+            unit_form,
+            rule_form,
+            errors,
+        },
+    )
+}
+
+pub async fn show(State(state): State<AppState>, shell: Shell) -> Result<Response> {
+    page(
+        &state,
+        shell,
+        UnitForm::default(),
+        RuleForm::default(),
+        FieldErrors::new(),
+    )
+    .await
+}
+
+pub async fn create_unit(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Form(form): Form<UnitForm>,
+) -> Result<Response> {
+    let parent: Option<OrgUnitId> = match optional_id(&form.parent_id, "parent_id") {
+        Ok(p) => p,
+        Err(errors) => return page(&state, shell, form, RuleForm::default(), errors).await,
+    };
+    let Some(kind) = UnitKind::parse(&form.kind) else {
+        let errors = FieldErrors::one("kind", "Choose a kind.");
+        return page(&state, shell, form, RuleForm::default(), errors).await;
+    };
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    match org::create(&mut tx, parent, &form.name, kind, now).await {
+        Ok(id) => {
+            let after = serde_json::json!({ "name": form.name.trim(), "kind": kind.as_str(), "parent_id": parent });
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("org_unit", id, "create").after(&after),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                "/admin/org",
+                flash::Kind::Success,
+                "Unit added.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            page(&state, shell, form, RuleForm::default(), errors).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RenameForm {
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn rename_unit(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(id): Path<String>,
+    Form(form): Form<RenameForm>,
+) -> Result<Response> {
+    let id: OrgUnitId = parse_id(&id)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let before = org::tree(&mut tx)
+        .await?
+        .into_iter()
+        .find(|u| u.id == id)
+        .ok_or(Error::NotFound)?;
+    match org::rename(&mut tx, id, &form.name).await {
+        Ok(()) => {
+            let after = serde_json::json!({ "name": form.name.trim() });
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("org_unit", id, "rename")
+                    .before(&before)
+                    .after(&after),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                "/admin/org",
+                flash::Kind::Success,
+                "Renamed.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            page(
+                &state,
+                shell,
+                UnitForm::default(),
+                RuleForm::default(),
+                errors,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn delete_unit(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id: OrgUnitId = parse_id(&id)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let before = org::tree(&mut tx)
+        .await?
+        .into_iter()
+        .find(|u| u.id == id)
+        .ok_or(Error::NotFound)?;
+    match org::delete(&mut tx, id).await {
+        Ok(()) => {
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("org_unit", id, "delete").before(&before),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                "/admin/org",
+                flash::Kind::Success,
+                "Unit deleted.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            page(
+                &state,
+                shell,
+                UnitForm::default(),
+                RuleForm::default(),
+                errors,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn create_rule(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Form(form): Form<RuleForm>,
+) -> Result<Response> {
+    let unit: Result<Option<OrgUnitId>, FieldErrors> =
+        optional_id(&form.org_unit_id, "org_unit_id");
+    let role: Result<Option<RoleId>, FieldErrors> = optional_id(&form.role_id, "role_id");
+    let (unit, role) = match (unit, role) {
+        (Ok(u), Ok(r)) => (u, r),
+        (Err(e), _) | (_, Err(e)) => {
+            return page(&state, shell, UnitForm::default(), form, e).await;
+        }
+    };
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    match domain_rules::create(&mut tx, &form.domain, unit, role, now).await {
+        Ok(id) => {
+            let rule = domain_rules::list(&mut tx)
+                .await?
+                .into_iter()
+                .find(|r| r.id == id);
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("domain_rule", id, "create").after(&rule),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                "/admin/org#rules",
+                flash::Kind::Success,
+                "Rule added.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            page(&state, shell, UnitForm::default(), form, errors).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn delete_rule(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id: DomainRuleId = parse_id(&id)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let rule = domain_rules::delete(&mut tx, id).await?;
+    audit::record(
+        &mut tx,
+        actor.user_id,
+        now,
+        Change::new("domain_rule", id, "delete").before(&rule),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(flash::redirect(
+        "/admin/org#rules",
+        flash::Kind::Success,
+        "Rule deleted.",
+    ))
+}

@@ -1,0 +1,237 @@
+//! Admin: projects (key, kind, single point of contact, requester visibility).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::status_for;
+use crate::audit::{self, Change};
+use crate::core::ids::UserId;
+use crate::core::{Error, FieldErrors, Result};
+use crate::engine::policy::Actor;
+use crate::people::users;
+use crate::projects::{self, Kind, Project, ProjectInput};
+use crate::web::AppState;
+use crate::web::extract::Form;
+use crate::web::flash;
+use crate::web::layout::Shell;
+use crate::web::pages::render;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ProjectForm {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    /// The contact's e-mail address.
+    #[serde(default)]
+    contact: String,
+    #[serde(default)]
+    org_unit_visible: String,
+}
+
+impl ProjectForm {
+    fn of(p: &Project, contact_email: String) -> Self {
+        Self {
+            key: p.key.clone(),
+            name: p.name.clone(),
+            kind: p.kind.as_str().into(),
+            contact: contact_email,
+            org_unit_visible: if p.org_unit_visible {
+                "on".into()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// Turns the form into input, looking up the contact by e-mail.
+    async fn input(&self, conn: &mut sqlx::PgConnection) -> Result<ProjectInput> {
+        let mut errors = FieldErrors::new();
+        let kind = Kind::parse(&self.kind);
+        if kind.is_none() {
+            errors.add("kind", "Choose a kind.");
+        }
+        let mut contact: Option<UserId> = None;
+        if !self.contact.trim().is_empty() {
+            match users::find_by_email(conn, &self.contact).await? {
+                Some(u) => contact = Some(u.id),
+                None => errors.add("contact", "There is no account with this e-mail address."),
+            }
+        }
+        errors.into_result()?;
+        Ok(ProjectInput {
+            name: self.name.clone(),
+            kind: kind.unwrap_or(Kind::ServiceDesk),
+            point_of_contact_id: contact,
+            org_unit_visible: !self.org_unit_visible.is_empty(),
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/projects.html")]
+struct ListPage {
+    shell: Shell,
+    projects: Vec<Project>,
+    kinds: [Kind; 3],
+    form: ProjectForm,
+    errors: FieldErrors,
+}
+
+async fn list_page(
+    state: &AppState,
+    shell: Shell,
+    form: ProjectForm,
+    errors: FieldErrors,
+) -> Result<Response> {
+    let mut conn = state.pool.acquire().await?;
+    render(
+        status_for(&errors),
+        &ListPage {
+            shell: shell.at("admin"),
+            projects: projects::list(&mut conn).await?,
+            kinds: Kind::ALL,
+            form,
+            errors,
+        },
+    )
+}
+
+pub async fn list(State(state): State<AppState>, shell: Shell) -> Result<Response> {
+    let form = ProjectForm {
+        kind: Kind::ServiceDesk.as_str().into(),
+        ..ProjectForm::default()
+    };
+    list_page(&state, shell, form, FieldErrors::new()).await
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Form(form): Form<ProjectForm>,
+) -> Result<Response> {
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let result = match form.input(&mut tx).await {
+        Ok(input) => projects::create(&mut tx, &form.key, &input, now).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(id) => {
+            let project = projects::find(&mut tx, id).await?;
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("project", id, "create").after(&project),
+            )
+            .await?;
+            tx.commit().await?;
+            let key = project.map(|p| p.key).unwrap_or_default();
+            Ok(flash::redirect(
+                &format!("/admin/projects/{key}"),
+                flash::Kind::Success,
+                "Project created.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            list_page(&state, shell, form, errors).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/project.html")]
+struct ShowPage {
+    shell: Shell,
+    project: Project,
+    kinds: [Kind; 3],
+    form: ProjectForm,
+    errors: FieldErrors,
+}
+
+async fn find(conn: &mut sqlx::PgConnection, key: &str) -> Result<Project> {
+    projects::find_by_key(conn, key)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    shell: Shell,
+    Path(key): Path<String>,
+) -> Result<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let project = find(&mut conn, &key).await?;
+    let contact = match project.point_of_contact_id {
+        Some(id) => users::find(&mut conn, id).await?.email,
+        None => String::new(),
+    };
+    render(
+        status_for(&FieldErrors::new()),
+        &ShowPage {
+            shell: shell.at("admin"),
+            form: ProjectForm::of(&project, contact),
+            project,
+            kinds: Kind::ALL,
+            errors: FieldErrors::new(),
+        },
+    )
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(key): Path<String>,
+    Form(form): Form<ProjectForm>,
+) -> Result<Response> {
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let before = find(&mut tx, &key).await?;
+    let result = match form.input(&mut tx).await {
+        Ok(input) => projects::update(&mut tx, before.id, &input).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => {
+            let after = projects::find(&mut tx, before.id).await?;
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("project", before.id, "update")
+                    .before(&before)
+                    .after(&after),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                &format!("/admin/projects/{key}"),
+                flash::Kind::Success,
+                "Saved.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            render(
+                status_for(&errors),
+                &ShowPage {
+                    shell: shell.at("admin"),
+                    project: before,
+                    kinds: Kind::ALL,
+                    form,
+                    errors,
+                },
+            )
+        }
+        Err(e) => Err(e),
+    }
+}

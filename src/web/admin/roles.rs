@@ -1,0 +1,363 @@
+//! Admin: roles as a checkbox matrix over the permission catalog, and memberships (a role
+//! given to a user or a group, everywhere or in one project).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{optional_id, parse_id, status_for};
+use crate::audit::{self, Change};
+use crate::core::ids::{GroupId, MembershipId, ProjectId, RoleId, UserId};
+use crate::core::{Error, FieldErrors, Result};
+use crate::engine::policy::{Actor, Permission};
+use crate::people::roles::{self, Holder, Membership, Role};
+use crate::web::AppState;
+use crate::web::extract::Form;
+use crate::web::flash;
+use crate::web::layout::Shell;
+use crate::web::pages::render;
+
+#[derive(Template)]
+#[template(path = "admin/roles.html")]
+struct ListPage {
+    shell: Shell,
+    roles: Vec<Role>,
+    catalog: &'static [Permission],
+    form: RoleFields,
+    errors: FieldErrors,
+}
+
+/// A role form as typed: the permissions come as repeated `permission` fields.
+#[derive(Debug, Default)]
+pub struct RoleFields {
+    name: String,
+    description: String,
+    permissions: Vec<String>,
+}
+
+impl RoleFields {
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut fields = Self::default();
+        for (key, value) in pairs {
+            match key.as_str() {
+                "name" => fields.name = value,
+                "description" => fields.description = value,
+                "permission" => fields.permissions.push(value),
+                _ => {}
+            }
+        }
+        fields
+    }
+
+    fn checked(&self, p: &Permission) -> bool {
+        self.permissions.iter().any(|x| x == p.name())
+    }
+}
+
+async fn list_page(
+    state: &AppState,
+    shell: Shell,
+    form: RoleFields,
+    errors: FieldErrors,
+) -> Result<Response> {
+    let mut conn = state.pool.acquire().await?;
+    render(
+        status_for(&errors),
+        &ListPage {
+            shell: shell.at("admin"),
+            roles: roles::list(&mut conn).await?,
+            catalog: Permission::ALL,
+            form,
+            errors,
+        },
+    )
+}
+
+pub async fn list(State(state): State<AppState>, shell: Shell) -> Result<Response> {
+    list_page(&state, shell, RoleFields::default(), FieldErrors::new()).await
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let form = RoleFields::from_pairs(pairs);
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    match roles::create(
+        &mut tx,
+        &form.name,
+        &form.description,
+        &form.permissions,
+        now,
+    )
+    .await
+    {
+        Ok(id) => {
+            let role = roles::find(&mut tx, id).await?;
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("role", id, "create").after(&role),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                &format!("/admin/roles/{id}"),
+                flash::Kind::Success,
+                "Role created.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            list_page(&state, shell, form, errors).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/role.html")]
+struct ShowPage {
+    shell: Shell,
+    role: Role,
+    form: RoleFields,
+    catalog: &'static [Permission],
+    holders: Vec<Membership>,
+    errors: FieldErrors,
+}
+
+async fn show_page(
+    state: &AppState,
+    shell: Shell,
+    id: RoleId,
+    form: Option<RoleFields>,
+    errors: FieldErrors,
+) -> Result<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let role = roles::find(&mut conn, id).await?;
+    let form = form.unwrap_or_else(|| RoleFields {
+        name: role.name.clone(),
+        description: role.description.clone(),
+        permissions: role.permissions.clone(),
+    });
+    render(
+        status_for(&errors),
+        &ShowPage {
+            shell: shell.at("admin"),
+            holders: roles::memberships_of_role(&mut conn, id).await?,
+            role,
+            form,
+            catalog: Permission::ALL,
+            errors,
+        },
+    )
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    shell: Shell,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    show_page(&state, shell, parse_id(&id)?, None, FieldErrors::new()).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let id: RoleId = parse_id(&id)?;
+    let form = RoleFields::from_pairs(pairs);
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let before = roles::find(&mut tx, id).await?;
+    match roles::update(
+        &mut tx,
+        id,
+        &form.name,
+        &form.description,
+        &form.permissions,
+    )
+    .await
+    {
+        Ok(()) => {
+            let after = roles::find(&mut tx, id).await?;
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("role", id, "update")
+                    .before(&before)
+                    .after(&after),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                &format!("/admin/roles/{id}"),
+                flash::Kind::Success,
+                "Saved.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            show_page(&state, shell, id, Some(form), errors).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id: RoleId = parse_id(&id)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let before = roles::find(&mut tx, id).await?;
+    match roles::delete(&mut tx, id).await {
+        Ok(()) => {
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("role", id, "delete").before(&before),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                "/admin/roles",
+                flash::Kind::Success,
+                "Role deleted.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            show_page(&state, shell, id, None, errors).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct GrantForm {
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    group_id: String,
+    #[serde(default)]
+    role_id: String,
+    #[serde(default)]
+    project_id: String,
+}
+
+fn holder_page(holder: Holder) -> String {
+    match holder {
+        Holder::User(u) => format!("/admin/users/{u}"),
+        Holder::Group(g) => format!("/admin/groups/{g}"),
+    }
+}
+
+/// Gives a role to a user or a group (back to that page with the outcome).
+pub async fn grant(
+    State(state): State<AppState>,
+    actor: Actor,
+    Form(form): Form<GrantForm>,
+) -> Result<Response> {
+    let holder = match (
+        form.user_id.parse::<UserId>(),
+        form.group_id.parse::<GroupId>(),
+    ) {
+        (Ok(u), _) => Holder::User(u),
+        (_, Ok(g)) => Holder::Group(g),
+        _ => return Err(Error::NotFound),
+    };
+    let back = holder_page(holder);
+    let role: Option<RoleId> = optional_id(&form.role_id, "role_id").unwrap_or_default();
+    let Some(role) = role else {
+        return Ok(flash::redirect(&back, flash::Kind::Error, "Choose a role."));
+    };
+    let project: Option<ProjectId> = match optional_id(&form.project_id, "project_id") {
+        Ok(p) => p,
+        Err(_) => {
+            return Ok(flash::redirect(
+                &back,
+                flash::Kind::Error,
+                "Choose a project from the list.",
+            ));
+        }
+    };
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    match roles::grant(&mut tx, role, holder, project, now).await {
+        Ok(id) => {
+            let m = roles::find_membership(&mut tx, id).await?;
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("membership", id, "create").after(&m),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                &back,
+                flash::Kind::Success,
+                &format!("Role given: {}.", m.describe()),
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            let text = errors.iter().map(|(_, m)| m).collect::<Vec<_>>().join(" ");
+            Ok(flash::redirect(&back, flash::Kind::Error, &text))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Takes a role away (refused if nobody could administer users afterwards).
+pub async fn revoke(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id: MembershipId = parse_id(&id)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let m = roles::find_membership(&mut tx, id).await?;
+    let holder = match (m.user_id, m.group_id) {
+        (Some(u), _) => Holder::User(u),
+        (None, Some(g)) => Holder::Group(g),
+        (None, None) => return Err(Error::NotFound),
+    };
+    let back = holder_page(holder);
+    match roles::revoke(&mut tx, id).await {
+        Ok(()) => {
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("membership", id, "delete").before(&m),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                &back,
+                flash::Kind::Success,
+                &format!("Role taken away: {}.", m.describe()),
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            let text = errors.iter().map(|(_, m)| m).collect::<Vec<_>>().join(" ");
+            Ok(flash::redirect(&back, flash::Kind::Error, &text))
+        }
+        Err(e) => Err(e),
+    }
+}
