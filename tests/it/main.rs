@@ -3,7 +3,9 @@
 // Test code: a failed expectation is a panic by design.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod auth;
+mod authz;
 mod binary;
 mod common;
 mod layout;

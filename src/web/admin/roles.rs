@@ -278,7 +278,12 @@ pub async fn grant(
     ) {
         (Ok(u), _) => Holder::User(u),
         (_, Ok(g)) => Holder::Group(g),
-        _ => return Err(Error::NotFound),
+        _ => {
+            return Err(Error::Invalid(FieldErrors::one(
+                "user_id",
+                "Choose who gets the role.",
+            )));
+        }
     };
     let back = holder_page(holder);
     let role: Option<RoleId> = optional_id(&form.role_id, "role_id").unwrap_or_default();

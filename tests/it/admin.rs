@@ -1,0 +1,427 @@
+//! Admin work in the browser: people, groups that carry roles, roles, refusals that protect
+//! the organisation, CSV import, and the audit log.
+
+use axum::http::StatusCode;
+
+use crate::common::TestApp;
+
+async fn admin_app() -> TestApp {
+    let mut app = TestApp::new().await;
+    app.create_user("admin@example.com", "Alex Admin", true)
+        .await;
+    app.create_project("HD", "Help desk").await;
+    app.login("admin@example.com").await;
+    app
+}
+
+async fn id_of(app: &TestApp, sql: &'static str) -> String {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_user_and_a_duplicate_email_is_a_field_error() {
+    let mut app = admin_app().await;
+    app.get("/admin/users/new")
+        .await
+        .assert_status(StatusCode::OK);
+    let created = app
+        .post_form(
+            "/admin/users",
+            &[
+                ("email", "new.person@example.com"),
+                ("display_name", "New Person"),
+                ("org_unit_id", ""),
+                ("role_id", ""),
+            ],
+        )
+        .await;
+    assert!(
+        created.location().starts_with("/admin/users/"),
+        "{}",
+        created.body
+    );
+    app.post_form(
+        "/admin/users",
+        &[
+            ("email", "NEW.PERSON@example.com"),
+            ("display_name", "Again"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("already used by another account")
+    .assert_contains("value=\"Again\"");
+    app.get("/admin/users?q=new")
+        .await
+        .assert_contains("New Person");
+    let audit = app.get("/admin/audit").await;
+    audit
+        .assert_contains("user create")
+        .assert_contains("new.person@example.com");
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_deactivated_or_demoted() {
+    let mut app = admin_app().await;
+    let me = id_of(
+        &app,
+        "select id::text from users where email = 'admin@example.com'",
+    )
+    .await;
+    app.post_form(&format!("/admin/users/{me}/deactivate"), &[])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("nobody who can administer users");
+    let membership = id_of(&app, "select id::text from memberships limit 1").await;
+    let response = app
+        .post_form(&format!("/admin/memberships/{membership}/delete"), &[])
+        .await;
+    response.assert_redirect_to(&format!("/admin/users/{me}"));
+    app.get(&format!("/admin/users/{me}"))
+        .await
+        .assert_contains("nobody who can administer users");
+    assert_eq!(app.count("select count(*) from memberships").await, 1);
+    assert_eq!(
+        app.count("select count(*) from users where active").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn deactivation_signs_the_user_out_everywhere() {
+    let mut app = admin_app().await;
+    let rita = app.create_user("rita@example.com", "Rita", false).await;
+    let mut ritas_browser = app.other_browser();
+    ritas_browser.login("rita@example.com").await;
+    app.post_form(&format!("/admin/users/{rita}/deactivate"), &[])
+        .await
+        .assert_redirect_to(&format!("/admin/users/{rita}"));
+    ritas_browser
+        .get("/requests")
+        .await
+        .assert_redirect_to("/login?next=%2Frequests");
+    let mut again = app.other_browser();
+    again.get("/login").await;
+    again
+        .post_form(
+            "/login",
+            &[
+                ("email", "rita@example.com"),
+                ("password", crate::common::PASSWORD),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn adding_a_person_to_a_group_is_the_only_step_to_give_its_roles() {
+    let mut app = admin_app().await;
+    let lars = app.create_user("lars@example.com", "Lars", false).await;
+    app.post_form(
+        "/admin/groups",
+        &[("name", "Service Desk L1"), ("description", "First line")],
+    )
+    .await;
+    let group = id_of(&app, "select id::text from groups").await;
+    let role = id_of(&app, "select id::text from roles where name = 'Agent L1'").await;
+    let project = id_of(&app, "select id::text from projects").await;
+    app.post_form(
+        "/admin/memberships",
+        &[
+            ("group_id", &group),
+            ("role_id", &role),
+            ("project_id", &project),
+        ],
+    )
+    .await
+    .assert_redirect_to(&format!("/admin/groups/{group}"));
+    app.post_form(
+        &format!("/admin/groups/{group}/members"),
+        &[("email", "LARS@example.com")],
+    )
+    .await
+    .assert_redirect_to(&format!("/admin/groups/{group}"));
+    let page = app.get(&format!("/people/{lars}/permissions")).await;
+    page.assert_status(StatusCode::OK)
+        .assert_contains("ticket.view_all")
+        .assert_contains("<strong>HD</strong>: role Agent L1 via group Service Desk L1");
+    // And the policy agrees: Lars now sees another requester's HD ticket.
+    app.create_user("rita@example.com", "Rita", false).await;
+    let mut rita = app.other_browser();
+    rita.login("rita@example.com").await;
+    rita.get("/tickets/new").await;
+    rita.post_form(
+        "/tickets",
+        &[
+            ("project_id", &project),
+            ("title", "Printer"),
+            ("description", ""),
+        ],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    let mut lars_browser = app.other_browser();
+    lars_browser.login("lars@example.com").await;
+    lars_browser
+        .get("/tickets/HD-1")
+        .await
+        .assert_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn roles_and_groups_still_in_use_cannot_be_deleted() {
+    let mut app = admin_app().await;
+    let admin_role = id_of(&app, "select id::text from roles where name = 'Admin'").await;
+    app.post_form(&format!("/admin/roles/{admin_role}/delete"), &[])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("still given to: Alex Admin everywhere");
+    app.post_form("/admin/groups", &[("name", "Board"), ("description", "")])
+        .await;
+    let group = id_of(&app, "select id::text from groups").await;
+    app.post_form(
+        "/admin/memberships",
+        &[
+            ("group_id", &group),
+            ("role_id", &admin_role),
+            ("project_id", ""),
+        ],
+    )
+    .await;
+    app.post_form(&format!("/admin/groups/{group}/delete"), &[])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("role Admin everywhere");
+    assert_eq!(app.count("select count(*) from groups").await, 1);
+}
+
+#[tokio::test]
+async fn the_role_matrix_saves_checked_permissions() {
+    let mut app = admin_app().await;
+    app.get("/admin/roles")
+        .await
+        .assert_contains("ticket.view_all");
+    let created = app
+        .post_form(
+            "/admin/roles",
+            &[
+                ("name", "Auditor"),
+                ("description", "Reads"),
+                ("permission", "report.view"),
+                ("permission", "admin.audit"),
+            ],
+        )
+        .await;
+    assert!(created.location().starts_with("/admin/roles/"));
+    let permissions: Vec<String> = sqlx::query_scalar(
+        "select permission from role_permissions rp join roles r on r.id = rp.role_id where r.name = 'Auditor' order by 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(permissions, ["admin.audit", "report.view"]);
+    app.post_form(
+        "/admin/roles",
+        &[("name", "Bad"), ("permission", "ticket.everything")],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("not a known permission");
+}
+
+#[tokio::test]
+async fn csv_import_previews_then_imports_all_or_nothing() {
+    let mut app = admin_app().await;
+    app.post_form("/admin/groups", &[("name", "Finance"), ("description", "")])
+        .await;
+    let bad = "email,name,groups\nann@example.com,Ann,Finance\nnot-an-email,Bob,\nann@example.com,Ann Again,\ncid@example.com,Cid,Nope\n";
+    let preview = app.post_form("/admin/users/import", &[("csv", bad)]).await;
+    preview
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Enter an e-mail address like")
+        .assert_contains("appears twice in the file")
+        .assert_contains("There is no group Nope")
+        .assert_not_contains("name=\"confirm\"");
+    // Forcing the import of a bad file imports nothing.
+    app.post_form("/admin/users/import", &[("csv", bad), ("confirm", "yes")])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.count("select count(*) from users").await, 1);
+
+    let good = "email,name,groups\nann@example.com,Ann,Finance\ndan@example.com,Dan,\n";
+    app.post_form("/admin/users/import", &[("csv", good)])
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("name=\"confirm\" value=\"yes\"");
+    assert_eq!(
+        app.count("select count(*) from users").await,
+        1,
+        "a preview writes nothing"
+    );
+    app.post_form("/admin/users/import", &[("csv", good), ("confirm", "yes")])
+        .await
+        .assert_redirect_to("/admin/users");
+    assert_eq!(app.count("select count(*) from users").await, 3);
+    assert_eq!(app.count("select count(*) from group_members").await, 1);
+    assert_eq!(
+        app.count("select count(*) from admin_audit where action = 'import'")
+            .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_domain_rule_places_new_people_without_further_steps() {
+    let mut app = admin_app().await;
+    app.post_form(
+        "/admin/org/units",
+        &[("parent_id", ""), ("name", "Berlin"), ("kind", "site")],
+    )
+    .await;
+    let unit = id_of(&app, "select id::text from org_units").await;
+    let requester = id_of(&app, "select id::text from roles where name = 'Requester'").await;
+    app.post_form(
+        "/admin/domain-rules",
+        &[
+            ("domain", "ACME.example"),
+            ("org_unit_id", &unit),
+            ("role_id", &requester),
+        ],
+    )
+    .await
+    .assert_redirect_to("/admin/org#rules");
+    app.post_form(
+        "/admin/users",
+        &[("email", "eve@acme.example"), ("display_name", "Eve")],
+    )
+    .await;
+    let (placed, roles): (Option<String>, i64) = sqlx::query_as(
+        "select org_unit_id::text, (select count(*) from memberships m where m.user_id = u.id) from users u where email = 'eve@acme.example'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(placed.as_deref(), Some(unit.as_str()));
+    assert_eq!(roles, 1);
+    // The unit is now in use and cannot be deleted.
+    app.post_form(&format!("/admin/org/units/{unit}/delete"), &[])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("still used by 1 user(s), 1 domain rule(s)");
+}
+
+#[tokio::test]
+async fn a_set_password_link_works_once() {
+    let mut app = admin_app().await;
+    app.post_form(
+        "/admin/users",
+        &[("email", "new@example.com"), ("display_name", "New")],
+    )
+    .await;
+    let id = id_of(
+        &app,
+        "select id::text from users where email = 'new@example.com'",
+    )
+    .await;
+    let page = app
+        .post_form(&format!("/admin/users/{id}/password-link"), &[])
+        .await;
+    page.assert_status(StatusCode::OK);
+    let start = page.body.find("/password/set/").unwrap();
+    let path = page.body[start..].split('<').next().unwrap().to_owned();
+    let mut newcomer = app.other_browser();
+    newcomer
+        .get(&path)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("new@example.com");
+    newcomer
+        .post_form(&path, &[("new", "short"), ("confirm", "short")])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    newcomer
+        .post_form(
+            &path,
+            &[
+                ("new", "my own passphrase"),
+                ("confirm", "my own passphrase"),
+            ],
+        )
+        .await
+        .assert_redirect_to("/login");
+    newcomer
+        .get(&path)
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    newcomer.get("/login").await;
+    newcomer
+        .post_form(
+            "/login",
+            &[
+                ("email", "new@example.com"),
+                ("password", "my own passphrase"),
+            ],
+        )
+        .await
+        .assert_redirect_to("/");
+}
+
+#[tokio::test]
+async fn projects_systems_and_the_audit_log_are_maintained_in_the_browser() {
+    let mut app = admin_app().await;
+    app.post_form(
+        "/admin/projects",
+        &[
+            ("key", "ROLL"),
+            ("name", "Rollout 2027"),
+            ("kind", "rollout"),
+            ("contact", "admin@example.com"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/admin/projects/ROLL");
+    app.post_form(
+        "/admin/projects",
+        &[("key", "ROLL"), ("name", "Again"), ("kind", "rollout")],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("Another project already has this key.");
+    app.post_form(
+        "/admin/projects",
+        &[
+            ("key", "x"),
+            ("name", ""),
+            ("kind", "nonsense"),
+            ("contact", "ghost@example.com"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("Choose a kind.")
+    .assert_contains("There is no account with this e-mail address.");
+    app.post_form(
+        "/admin/systems",
+        &[
+            ("name", "SAP"),
+            ("owner", "admin@example.com"),
+            ("support_group_id", ""),
+            ("criticality", "critical"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/admin/systems");
+    app.get("/admin/systems")
+        .await
+        .assert_contains("SAP")
+        .assert_contains("Alex Admin");
+    let audit = app.get("/admin/audit").await;
+    audit
+        .assert_contains("project create")
+        .assert_contains("system create");
+    let rewrite = sqlx::query("delete from admin_audit")
+        .execute(&app.pool)
+        .await;
+    assert!(rewrite.is_err(), "the audit log is append-only");
+}
