@@ -10,5 +10,6 @@ mod binary;
 mod common;
 mod layout;
 mod listener;
+mod policy;
 mod shell;
 mod tickets;

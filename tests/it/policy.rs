@@ -1,0 +1,291 @@
+//! The policy's two forms must agree: `decide` on one ticket and the SQL scope on lists.
+//! Also: requesters see their unit's tickets only where the project allows it, and the
+//! ticket list costs the same number of queries whatever its length.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::http::StatusCode;
+use sqlx::{Postgres, QueryBuilder};
+use tracing_subscriber::layer::SubscriberExt;
+use unitrack::core::ids::{GroupId, OrgUnitId, ProjectId, TicketId, UserId};
+use unitrack::engine::policy::{self, Action, Target, TicketFacts};
+use unitrack::people::roles::{self, Holder};
+use unitrack::people::{actor_of, groups};
+use unitrack::projects::org::{self, UnitKind};
+use unitrack::projects::{self, Kind, ProjectInput};
+
+use crate::common::{TestApp, t0};
+
+#[tokio::test]
+async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
+    let app = TestApp::new().await;
+    let now = t0();
+    let mut conn = app.pool.acquire().await.unwrap();
+    let unit_a = org::create(&mut conn, None, "Site A", UnitKind::Site, now)
+        .await
+        .unwrap();
+    let unit_b = org::create(&mut conn, None, "Site B", UnitKind::Site, now)
+        .await
+        .unwrap();
+    let open = projects::create(
+        &mut conn,
+        "OPEN",
+        &ProjectInput {
+            org_unit_visible: true,
+            ..ProjectInput::new("Open", Kind::ServiceDesk)
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let closed = projects::create(
+        &mut conn,
+        "SHUT",
+        &ProjectInput::new("Shut", Kind::ServiceDesk),
+        now,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+
+    let mut people: Vec<UserId> = Vec::new();
+    for (email, role, unit) in [
+        ("a1@example.com", "Requester", Some(unit_a)),
+        ("a2@example.com", "Requester", Some(unit_a)),
+        ("b1@example.com", "Requester", Some(unit_b)),
+        ("agent@example.com", "Agent L1", None),
+        ("dev@example.com", "Developer", None),
+        ("nobody@example.com", "Requester", None),
+    ] {
+        let id = app.create_user_with_role(email, email, "Requester").await;
+        let mut conn = app.pool.acquire().await.unwrap();
+        sqlx::query("update users set org_unit_id = $2 where id = $1")
+            .bind(id)
+            .bind(unit)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        if role != "Requester" {
+            let r = roles::find_by_name(&mut conn, role).await.unwrap().unwrap();
+            let scope = if role == "Agent L1" {
+                Some(open)
+            } else {
+                Some(closed)
+            };
+            roles::grant(&mut conn, r.id, Holder::User(id), scope, now)
+                .await
+                .unwrap();
+        }
+        people.push(id);
+    }
+    let mut conn = app.pool.acquire().await.unwrap();
+    let team = groups::create(&mut conn, "Team", "", now).await.unwrap();
+    groups::add_member(&mut conn, team, people[5])
+        .await
+        .unwrap();
+    drop(conn);
+
+    // Tickets with every kind of relation, in both projects.
+    let mut tickets: Vec<TicketId> = Vec::new();
+    for project in [open, closed] {
+        for (requester, assignee, group, watcher) in [
+            (0usize, None, None, None),
+            (1, None, None, None),
+            (2, Some(3usize), None, None),
+            (2, None, Some(team), None),
+            (1, None, None, Some(2usize)),
+        ] {
+            let mut conn = app.pool.acquire().await.unwrap();
+            let actor = actor_of(&mut conn, people[requester]).await.unwrap();
+            let input = unitrack::tickets::NewTicket {
+                project_id: Some(project),
+                title: "t".into(),
+                description: String::new(),
+            };
+            unitrack::tickets::create(&mut conn, &actor, &input, now)
+                .await
+                .unwrap();
+            let id: TicketId =
+                sqlx::query_scalar("select id from tickets order by id desc limit 1")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+            sqlx::query(
+                "update tickets set assignee_id = $2, assignee_group_id = $3 where id = $1",
+            )
+            .bind(id)
+            .bind(assignee.map(|i| people[i]))
+            .bind(group)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+            if let Some(w) = watcher {
+                sqlx::query("insert into ticket_watchers (ticket_id, user_id) values ($1, $2)")
+                    .bind(id)
+                    .bind(people[w])
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+            }
+            tickets.push(id);
+        }
+    }
+
+    let mut checked = 0;
+    for person in &people {
+        let mut conn = app.pool.acquire().await.unwrap();
+        let actor = actor_of(&mut conn, *person).await.unwrap();
+        let mut qb: QueryBuilder<Postgres> =
+            QueryBuilder::new("select t.id from tickets t where true");
+        policy::push_ticket_scope(&mut qb, &actor, "t");
+        let visible: Vec<TicketId> = qb.build_query_scalar().fetch_all(&mut *conn).await.unwrap();
+        for ticket in &tickets {
+            type Facts = (
+                ProjectId,
+                UserId,
+                Option<UserId>,
+                Option<GroupId>,
+                Option<OrgUnitId>,
+                bool,
+                bool,
+            );
+            let (project_id, requester_id, assignee_id, assignee_group_id, org_unit_id, org_unit_visible, actor_watches): Facts =
+                sqlx::query_as(
+                    "select t.project_id, t.requester_id, t.assignee_id, t.assignee_group_id, t.org_unit_id,
+                            p.requester_visibility = 'org_unit',
+                            exists (select 1 from ticket_watchers w where w.ticket_id = t.id and w.user_id = $2)
+                     from tickets t join projects p on p.id = t.project_id where t.id = $1",
+                )
+                .bind(ticket)
+                .bind(person)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let facts = TicketFacts {
+                project_id,
+                requester_id,
+                assignee_id,
+                assignee_group_id,
+                org_unit_id,
+                org_unit_visible,
+                actor_watches,
+            };
+            let decision = policy::decide(&actor, Action::ViewTicket, Target::Ticket(&facts));
+            assert_eq!(
+                decision.allowed(),
+                visible.contains(ticket),
+                "user {person} ticket {ticket}: {decision}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, people.len() * tickets.len());
+}
+
+#[tokio::test]
+async fn requesters_see_their_units_tickets_only_where_the_project_allows() {
+    let mut app = TestApp::new().await;
+    let now = t0();
+    let mut conn = app.pool.acquire().await.unwrap();
+    let site = org::create(&mut conn, None, "Berlin", UnitKind::Site, now)
+        .await
+        .unwrap();
+    let open = projects::create(
+        &mut conn,
+        "HD",
+        &ProjectInput {
+            org_unit_visible: true,
+            ..ProjectInput::new("Help desk", Kind::ServiceDesk)
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let colleague = app
+        .create_user("colleague@example.com", "Colleague", false)
+        .await;
+    let me = app.create_user("me@example.com", "Me", false).await;
+    sqlx::query("update users set org_unit_id = $1")
+        .bind(site)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let _ = (colleague, me);
+    let mut theirs = app.other_browser();
+    theirs.login("colleague@example.com").await;
+    theirs.get("/tickets/new").await;
+    theirs
+        .post_form(
+            "/tickets",
+            &[
+                ("project_id", &open.to_string()),
+                ("title", "Our printer"),
+                ("description", ""),
+            ],
+        )
+        .await
+        .assert_redirect_to("/tickets/HD-1");
+    app.login("me@example.com").await;
+    app.get("/tickets/HD-1")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Our printer");
+    // The project stops sharing: the ticket is gone for the colleague's neighbour.
+    sqlx::query("update projects set requester_visibility = 'own'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.get("/tickets/HD-1")
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+}
+
+/// Counts the SQL statements sqlx runs on this thread while the guard lives.
+#[derive(Clone, Default)]
+struct QueryCounter(Arc<AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for QueryCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "sqlx::query" {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_ticket_list_runs_the_same_queries_for_5_rows_as_for_25() {
+    let mut app = TestApp::new().await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    let project = app.create_project("HD", "Help desk").await.to_string();
+    app.login("rita@example.com").await;
+    let mut counts = Vec::new();
+    for total in [5, 25] {
+        while app.count("select count(*) from tickets").await < total {
+            app.post_form(
+                "/tickets",
+                &[
+                    ("project_id", &project),
+                    ("title", "t"),
+                    ("description", ""),
+                ],
+            )
+            .await;
+        }
+        let counter = QueryCounter::default();
+        let subscriber = tracing_subscriber::registry().with(counter.clone());
+        let guard = tracing::subscriber::set_default(subscriber);
+        app.get("/requests").await.assert_status(StatusCode::OK);
+        drop(guard);
+        counts.push(counter.0.load(Ordering::SeqCst));
+    }
+    assert_eq!(
+        counts[0], counts[1],
+        "queries per page must not grow with rows: {counts:?}"
+    );
+    assert!(
+        (1..=2).contains(&counts[0]),
+        "session with grants + the list: {counts:?}"
+    );
+}
