@@ -16,7 +16,7 @@ use crate::core::ids::{ProjectId, TicketId, TicketKey};
 use crate::core::markdown::SafeHtml;
 use crate::core::time::display;
 use crate::core::{Error, FieldErrors, Result};
-use crate::engine::policy::Actor;
+use crate::engine::policy::{self, Action, Actor, Target};
 use crate::projects::{self, Project};
 use crate::tickets::{self, EventData, NewTicket};
 
@@ -84,11 +84,18 @@ struct NewPage {
 async fn new_page(
     state: &AppState,
     shell: Shell,
+    actor: &Actor,
     form: NewTicketForm,
     errors: FieldErrors,
 ) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
-    let projects = projects::list(&mut conn).await?;
+    // Only where the actor may file; the help desk first, the usual place for a request.
+    let mut projects: Vec<Project> = projects::list(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|p| policy::decide(actor, Action::CreateTicket(p.id), Target::Nothing).allowed())
+        .collect();
+    projects.sort_by_key(|p| (p.kind != projects::Kind::ServiceDesk, p.key.clone()));
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -105,8 +112,19 @@ async fn new_page(
     )
 }
 
-pub async fn new_form(State(state): State<AppState>, shell: Shell) -> Result<Response> {
-    new_page(&state, shell, NewTicketForm::default(), FieldErrors::new()).await
+pub async fn new_form(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+) -> Result<Response> {
+    new_page(
+        &state,
+        shell,
+        &actor,
+        NewTicketForm::default(),
+        FieldErrors::new(),
+    )
+    .await
 }
 
 pub async fn create(
@@ -133,7 +151,7 @@ pub async fn create(
         }
         Err(Error::Invalid(errors)) => {
             drop(tx);
-            new_page(&state, shell, form, errors).await
+            new_page(&state, shell, &actor, form, errors).await
         }
         Err(e) => Err(e),
     }

@@ -297,3 +297,51 @@ async fn history_cannot_be_rewritten() {
     assert!(delete.is_err());
     assert_eq!(app.count("select count(*) from ticket_events").await, 1);
 }
+
+#[tokio::test]
+async fn people_file_only_where_a_role_lets_them() {
+    let mut app = TestApp::new().await;
+    let hd = app.create_project("HD", "Help desk").await;
+    let erp = app.create_project("ERP", "ERP development").await;
+    let rita = app
+        .create_user_with_role("rita@example.com", "Rita", "Agent L1")
+        .await;
+    let mut conn = app.pool.acquire().await.unwrap();
+    // Agent L1 (which includes ticket.create) in HD only; no global role.
+    sqlx::query("delete from memberships where user_id = $1")
+        .bind(rita)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let role = unitrack::people::roles::find_by_name(&mut conn, "Agent L1")
+        .await
+        .unwrap()
+        .unwrap();
+    unitrack::people::roles::grant(
+        &mut conn,
+        role.id,
+        unitrack::people::roles::Holder::User(rita),
+        Some(hd),
+        crate::common::t0(),
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    app.login("rita@example.com").await;
+    app.get("/tickets/new")
+        .await
+        .assert_contains("Help desk (HD)")
+        .assert_not_contains("(ERP)");
+    app.post_form(
+        "/tickets",
+        &[
+            ("project_id", &erp.to_string()),
+            ("title", "Sneaky"),
+            ("description", ""),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("You cannot file requests in this project.");
+    assert_eq!(app.count("select count(*) from tickets").await, 0);
+}
