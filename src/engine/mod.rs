@@ -2,3 +2,4 @@
 //! argument), no axum. `tests/it/layout.rs` keeps it that way.
 
 pub mod policy;
+pub mod workflow;
