@@ -17,6 +17,8 @@ pub mod demo;
 pub mod engine;
 /// Users, passwords, sessions and the login throttle.
 pub mod people;
+/// Processes as data: definitions, versions, the shipped defaults.
+pub mod processes;
 /// Projects, the organisation tree (sites, business units) and the systems registry.
 pub mod projects;
 /// Wiring: database, migrations, state, router, serve until shutdown.

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, mask_password};
 use crate::core::time::{Clock, SystemClock};
 use crate::db::cluster::{Cluster, ClusterOptions};
-use crate::{db, demo, web};
+use crate::{db, demo, processes, web};
 
 /// Where the database came from; a private cluster stops when this is dropped.
 pub struct Database {
@@ -124,6 +124,12 @@ async fn run_with(
 ) -> anyhow::Result<()> {
     db::migrate(pool).await?;
     let clock = Arc::new(SystemClock);
+    let mut conn = pool.begin().await?;
+    let loaded = processes::ensure_defaults(&mut conn, clock.now()).await?;
+    conn.commit().await?;
+    if loaded > 0 {
+        tracing::info!(loaded, "default processes loaded");
+    }
     if load_demo && demo::load(pool, clock.now()).await? {
         tracing::info!("demo organisation loaded");
     }

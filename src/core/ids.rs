@@ -79,6 +79,18 @@ id_type!(
     DomainRuleId
 );
 id_type!(
+    /// A process: bug, change request, access request…
+    ProcessId
+);
+id_type!(
+    /// An approval round on a ticket.
+    ApprovalRoundId
+);
+id_type!(
+    /// A link between two tickets.
+    LinkId
+);
+id_type!(
     /// The public handle of a session, safe to show and post (the secret token is never shown).
     SessionId
 );

@@ -1,28 +1,49 @@
 //! Tickets and their append-only history (`ticket_events`). Every change writes its event in
 //! the same transaction as the change; the ticket row is the current projection. Access goes
-//! through `engine::policy`: a ticket the actor may not see is `NotFound`.
+//! through `engine::policy`: a ticket the actor may not see is `NotFound`. How a ticket moves
+//! is its process's definition, applied by `engine::workflow` (see `flow`).
+
+pub mod approvals;
+mod events;
+pub mod flow;
+
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 
-use crate::core::ids::{GroupId, OrgUnitId, ProjectId, TicketId, TicketKey, UserId};
+use crate::core::ids::{
+    GroupId, OrgUnitId, ProcessId, ProjectId, SystemId, TicketId, TicketKey, UserId,
+};
 use crate::core::markdown::{self, SafeHtml};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{self, Action, Actor, Target, TicketFacts};
-use crate::projects;
+use crate::engine::workflow::{Acting, Definition, FieldKind, Snapshot, Value};
+use crate::{processes, projects};
+
+pub use events::{Event, EventData, record};
 
 pub const TITLE_MAX: usize = 200;
 pub const TEXT_MAX: usize = 50_000;
+/// The process used when none is chosen (e.g. a quick request).
+pub const DEFAULT_PROCESS: &str = "question";
 
 /// What a person typed to file a ticket.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NewTicket {
     pub project_id: Option<ProjectId>,
+    pub process_id: Option<ProcessId>,
     pub title: String,
     pub description: String,
+    /// Process field values as sent by the form (field key → values).
+    #[serde(default)]
+    pub values: BTreeMap<String, Vec<String>>,
+    /// A sub-task's parent.
+    #[serde(default)]
+    pub parent_id: Option<TicketId>,
 }
 
 fn check_text(errors: &mut FieldErrors, field: &str, text: &str, max: usize, required: bool) {
@@ -37,7 +58,65 @@ fn check_text(errors: &mut FieldErrors, field: &str, text: &str, max: usize, req
     }
 }
 
-/// Files a ticket: takes its number, writes the row and its `created` event.
+/// The workflow view of an actor on a ticket: role names in the project, relations, and
+/// whether internal data is theirs to see.
+pub fn acting(actor: &Actor, facts: &TicketFacts) -> Acting {
+    let mut roles = actor.role_names_in(facts.project_id);
+    roles.extend(facts.relations(actor).into_iter().map(str::to_owned));
+    let see_internal = policy::decide(actor, Action::SeeInternal, Target::Ticket(facts)).allowed();
+    Acting {
+        roles,
+        see_internal,
+    }
+}
+
+/// Parses form values for the fields of `def`; unknown field names are kept as text so the
+/// engine can refuse them by name.
+pub fn parse_values(
+    def: &Definition,
+    raw: &BTreeMap<String, Vec<String>>,
+) -> (BTreeMap<String, Value>, FieldErrors) {
+    let mut values = BTreeMap::new();
+    let mut errors = FieldErrors::new();
+    for (key, sent) in raw {
+        match def.field(key) {
+            Some(field) => match field.parse(sent) {
+                Ok(Some(v)) => {
+                    values.insert(key.clone(), v);
+                }
+                Ok(None) => {}
+                Err(why) => errors.add(key, why),
+            },
+            None => {
+                values.insert(key.clone(), Value::Text(sent.join(",")));
+            }
+        }
+    }
+    (values, errors)
+}
+
+/// The system and site the field values point to, copied to columns for queues.
+fn references(
+    def: &Definition,
+    values: &BTreeMap<String, Value>,
+) -> (Option<SystemId>, Option<OrgUnitId>) {
+    let first = |kind: FieldKind| {
+        def.fields
+            .iter()
+            .filter(|f| f.kind == kind)
+            .find_map(|f| match values.get(&f.key) {
+                Some(Value::Text(s)) => uuid::Uuid::parse_str(s).ok(),
+                _ => None,
+            })
+    };
+    (
+        first(FieldKind::System).map(SystemId),
+        first(FieldKind::Site).map(OrgUnitId),
+    )
+}
+
+/// Files a ticket: checks the process's form rules, takes its number, writes the row and its
+/// `created` event (and starts approvals when the first state has a step).
 pub async fn create(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -57,26 +136,72 @@ pub async fn create(
         Some(id) => projects::find(conn, id).await?,
         None => None,
     };
-    if project.is_none() {
-        errors.add("project_id", "Choose a project.");
+    match &project {
+        None => errors.add("project_id", "Choose a project."),
+        Some(p)
+            if !policy::decide(actor, Action::CreateTicket(p.id), Target::Nothing).allowed() =>
+        {
+            errors.add("project_id", "You cannot file requests in this project.");
+        }
+        Some(_) => {}
     }
-    if let Some(p) = &project
-        && !policy::decide(actor, Action::CreateTicket(p.id), Target::Nothing).allowed()
-    {
-        errors.add("project_id", "You cannot file requests in this project.");
+    let process = match input.process_id {
+        Some(id) => processes::find(conn, id).await.ok(),
+        None => processes::find_by_key(conn, DEFAULT_PROCESS).await?,
+    };
+    let process = process.filter(|p| p.active && p.version.is_some());
+    let (Some(project), Some(process)) = (project, process) else {
+        if input.process_id.is_some() || errors.is_empty() {
+            errors.add("process_id", "Choose what kind of request this is.");
+        }
+        return Err(Error::Invalid(errors));
+    };
+    let version = process.version.unwrap_or(1);
+    let def = processes::definition(conn, process.id, version).await?;
+    let Some(initial) = def.initial_state() else {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "process {} has no initial state",
+            process.key
+        )));
+    };
+    let facts = TicketFacts {
+        project_id: project.id,
+        requester_id: actor.user_id,
+        assignee_id: None,
+        assignee_group_id: None,
+        org_unit_id: actor.org_unit_id,
+        org_unit_visible: project.org_unit_visible,
+        actor_watches: false,
+        actor_approves: false,
+    };
+    let acting = acting(actor, &facts);
+    let (values, parse_errors) = parse_values(&def, &input.values);
+    for (field, message) in parse_errors.iter() {
+        errors.add(field, message);
+    }
+    for refusal in def.check_values(&initial.key, &acting, &values) {
+        errors.add(refusal.field.as_deref().unwrap_or("form"), refusal.reason);
+    }
+    let empty = Snapshot::default();
+    for refusal in def.missing_required(&initial.key, &acting, &empty, &values) {
+        if errors
+            .get(refusal.field.as_deref().unwrap_or("form"))
+            .is_none()
+        {
+            errors.add(refusal.field.as_deref().unwrap_or("form"), refusal.reason);
+        }
     }
     errors.into_result()?;
-    let Some(project) = project else {
-        return Err(Error::NotFound);
-    };
+    let (system_id, site_id) = references(&def, &values);
     let (project_key, number) = projects::take_ticket_number(conn, project.id).await?;
     let id = TicketId::new();
     let title = input.title.trim();
     let html = markdown::render(&input.description);
     sqlx::query(
         "insert into tickets (id, project_id, number, title, description_md, description_html,
-                              requester_id, org_unit_id, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                              requester_id, org_unit_id, process_id, process_version, state, state_category,
+                              field_values, system_id, site_id, parent_id, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
     )
     .bind(id)
     .bind(project.id)
@@ -86,66 +211,35 @@ pub async fn create(
     .bind(html.as_str())
     .bind(actor.user_id)
     .bind(actor.org_unit_id)
+    .bind(process.id)
+    .bind(version)
+    .bind(&initial.key)
+    .bind(initial.category.as_str())
+    .bind(Json(&values))
+    .bind(system_id)
+    .bind(site_id)
+    .bind(input.parent_id)
     .bind(to_db(now))
     .execute(&mut *conn)
-    .await?;
+    .await
+    .map_err(|e| crate::core::error::missing_reference("form", "Something chosen in the form no longer exists.")(Error::Db(e)))?;
     record(
         conn,
         id,
         Some(actor.user_id),
         &EventData::Created {
             title: title.to_owned(),
+            process: process.name.clone(),
+            state: initial.label.clone(),
         },
         now,
     )
     .await?;
+    if initial.approval.is_some() {
+        approvals::start_round(conn, id, &def, &initial.key, &project, &values, now).await?;
+    }
     let key = format!("{project_key}-{number}");
     TicketKey::parse(&key).ok_or_else(|| Error::Internal(anyhow::anyhow!("bad key {key}")))
-}
-
-/// What happened, as stored in `ticket_events.data`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum EventData {
-    Created {
-        title: String,
-    },
-    Comment {
-        body_md: String,
-        body_html: String,
-        public: bool,
-    },
-}
-
-impl EventData {
-    fn kind(&self) -> &'static str {
-        match self {
-            EventData::Created { .. } => "created",
-            EventData::Comment { .. } => "comment",
-        }
-    }
-}
-
-/// Appends an event. The only writer of `ticket_events`.
-async fn record(
-    conn: &mut PgConnection,
-    ticket: TicketId,
-    actor: Option<UserId>,
-    data: &EventData,
-    now: Timestamp,
-) -> Result<()> {
-    sqlx::query(
-        "insert into ticket_events (ticket_id, actor_id, kind, data, created_at)
-         values ($1, $2, $3, $4, $5)",
-    )
-    .bind(ticket)
-    .bind(actor)
-    .bind(data.kind())
-    .bind(Json(data))
-    .bind(to_db(now))
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// A ticket as its page shows it.
@@ -158,6 +252,7 @@ pub struct Ticket {
     pub org_unit_id: Option<OrgUnitId>,
     pub org_unit_visible: bool,
     pub actor_watches: bool,
+    pub actor_approves: bool,
     pub project_key: String,
     pub project_name: String,
     pub number: i64,
@@ -166,6 +261,12 @@ pub struct Ticket {
     pub requester_id: UserId,
     pub requester_name: String,
     pub state: String,
+    pub state_category: String,
+    pub process_id: Option<ProcessId>,
+    pub process_version: Option<i32>,
+    pub process_name: Option<String>,
+    pub field_values: Json<BTreeMap<String, Value>>,
+    pub parent_id: Option<TicketId>,
     pub created_at: jiff_sqlx::Timestamp,
     pub updated_at: jiff_sqlx::Timestamp,
     pub version: i32,
@@ -189,16 +290,33 @@ impl Ticket {
             org_unit_id: self.org_unit_id,
             org_unit_visible: self.org_unit_visible,
             actor_watches: self.actor_watches,
+            actor_approves: self.actor_approves,
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            state: self.state.clone(),
+            values: self.field_values.0.clone(),
+        }
+    }
+
+    /// The definition the ticket follows.
+    pub async fn definition(&self, conn: &mut PgConnection) -> Result<Option<Definition>> {
+        match (self.process_id, self.process_version) {
+            (Some(p), Some(v)) => Ok(Some(processes::definition(conn, p, v).await?)),
+            _ => Ok(None),
         }
     }
 }
 
 /// The ticket with this key, if the actor may see it; `NotFound` otherwise, exactly as if
-/// it did not exist.
-pub async fn find_visible(
+/// it did not exist. `lock` takes a row lock for a change.
+async fn find(
     conn: &mut PgConnection,
     actor: &Actor,
     key: &TicketKey,
+    lock: bool,
 ) -> Result<Ticket> {
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
         "select t.id, t.project_id, t.assignee_id, t.assignee_group_id, t.org_unit_id,
@@ -208,50 +326,58 @@ pub async fn find_visible(
     qb.push_bind(actor.user_id);
     qb.push(
         ") as actor_watches,
+                exists (select 1 from approval_rounds ar join approval_requests aq on aq.round_id = ar.id
+                        where ar.ticket_id = t.id and aq.approver_id = ",
+    );
+    qb.push_bind(actor.user_id);
+    qb.push(
+        ") as actor_approves,
                 p.key as project_key, p.name as project_name, t.number, t.title,
                 t.description_html, t.requester_id, u.display_name as requester_name, t.state,
-                t.created_at, t.updated_at, t.version
+                t.state_category, t.process_id, t.process_version, pr.name as process_name,
+                t.field_values, t.parent_id, t.created_at, t.updated_at, t.version
          from tickets t join projects p on p.id = t.project_id join users u on u.id = t.requester_id
+         left join processes pr on pr.id = t.process_id
          where p.key = ",
     );
     qb.push_bind(key.project.as_str())
         .push(" and t.number = ")
         .push_bind(key.number);
     policy::push_ticket_scope(&mut qb, actor, "t");
+    if lock {
+        qb.push(" for update of t");
+    }
     qb.build_query_as()
         .fetch_optional(conn)
         .await?
         .ok_or(Error::NotFound)
 }
 
-/// One entry of a ticket's timeline.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub id: i64,
-    pub actor_name: Option<String>,
-    pub data: EventData,
-    pub created_at: Timestamp,
+/// The ticket with this key, if the actor may see it.
+pub async fn find_visible(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    key: &TicketKey,
+) -> Result<Ticket> {
+    find(conn, actor, key, false).await
 }
 
-/// A ticket's history, oldest first, in one query.
-pub async fn events(conn: &mut PgConnection, ticket: TicketId) -> Result<Vec<Event>> {
-    let rows: Vec<(i64, Option<String>, Json<EventData>, jiff_sqlx::Timestamp)> = sqlx::query_as(
-        "select e.id, u.display_name, e.data, e.created_at
-         from ticket_events e left join users u on u.id = e.actor_id
-         where e.ticket_id = $1 order by e.id",
-    )
-    .bind(ticket)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, actor_name, data, created_at)| Event {
-            id,
-            actor_name,
-            data: data.0,
-            created_at: created_at.to_jiff(),
-        })
-        .collect())
+/// As `find_visible`, locking the row until the transaction ends (for changes).
+pub async fn find_for_change(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    key: &TicketKey,
+) -> Result<Ticket> {
+    find(conn, actor, key, true).await
+}
+
+/// A ticket's history, oldest first, in one query. Internal entries only when `internal`.
+pub async fn events(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    internal: bool,
+) -> Result<Vec<Event>> {
+    events::list(conn, ticket, internal).await
 }
 
 /// Adds a public comment; `version` bumps so open forms elsewhere notice the change.
@@ -274,16 +400,22 @@ pub async fn add_comment(
     let mut errors = FieldErrors::new();
     check_text(&mut errors, "body", body, TEXT_MAX, true);
     errors.into_result()?;
+    touch(conn, ticket.id, now).await?;
+    record_comment(conn, ticket.id, actor.user_id, body, now).await
+}
+
+pub(crate) async fn record_comment(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    actor: UserId,
+    body: &str,
+    now: Timestamp,
+) -> Result<()> {
     let html = markdown::render(body);
-    sqlx::query("update tickets set updated_at = $2, version = version + 1 where id = $1")
-        .bind(ticket.id)
-        .bind(to_db(now))
-        .execute(&mut *conn)
-        .await?;
     record(
         conn,
-        ticket.id,
-        Some(actor.user_id),
+        ticket,
+        Some(actor),
         &EventData::Comment {
             body_md: body.to_owned(),
             body_html: html.into_string(),
@@ -294,6 +426,63 @@ pub async fn add_comment(
     .await
 }
 
+/// Marks a change: `updated_at` and the optimistic-concurrency `version`.
+pub(crate) async fn touch(conn: &mut PgConnection, ticket: TicketId, now: Timestamp) -> Result<()> {
+    sqlx::query("update tickets set updated_at = $2, version = version + 1 where id = $1")
+        .bind(ticket)
+        .bind(to_db(now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves the open tickets of a process out of a state a new version removed; an event each.
+#[allow(clippy::too_many_arguments)]
+pub async fn move_after_publish(
+    conn: &mut PgConnection,
+    process: ProcessId,
+    version: i32,
+    from: &str,
+    to: &str,
+    def: &Definition,
+    by: Option<UserId>,
+    now: Timestamp,
+) -> Result<u64> {
+    let Some(target) = def.state(to) else {
+        return Err(Error::Invalid(FieldErrors::one(
+            "mapping",
+            format!("There is no state {to:?}."),
+        )));
+    };
+    let moved: Vec<TicketId> = sqlx::query_scalar(
+        "update tickets set state = $4, state_category = $5, process_version = $2, updated_at = $6, version = version + 1
+         where process_id = $1 and state = $3 and state_category <> 'closed' returning id",
+    )
+    .bind(process)
+    .bind(version)
+    .bind(from)
+    .bind(to)
+    .bind(target.category.as_str())
+    .bind(to_db(now))
+    .fetch_all(&mut *conn)
+    .await?;
+    for id in &moved {
+        record(
+            conn,
+            *id,
+            by,
+            &EventData::StateMapped {
+                from: from.to_owned(),
+                to: target.label.clone(),
+                version,
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(moved.len() as u64)
+}
+
 /// A row of "My requests".
 #[derive(Debug, Clone, FromRow)]
 pub struct Row {
@@ -302,12 +491,24 @@ pub struct Row {
     pub number: i64,
     pub title: String,
     pub state: String,
+    pub state_category: String,
     pub updated_at: jiff_sqlx::Timestamp,
 }
 
 impl Row {
     pub fn key(&self) -> String {
         format!("{}-{}", self.project_key, self.number)
+    }
+
+    /// Where the request stands, in plain words for the requester.
+    pub fn plain_state(&self) -> &'static str {
+        match self.state_category.as_str() {
+            "new" => "Received",
+            "open" => "We are working on it",
+            "waiting" => "Waiting",
+            "resolved" => "Done — please confirm",
+            _ => "Closed",
+        }
     }
 }
 
@@ -326,7 +527,7 @@ pub async fn my_requests(
     limit: i64,
 ) -> Result<Page<Row>> {
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-        "select t.id, p.key as project_key, t.number, t.title, t.state, t.updated_at
+        "select t.id, p.key as project_key, t.number, t.title, t.state, t.state_category, t.updated_at
          from tickets t join projects p on p.id = t.project_id
          where t.requester_id = ",
     );

@@ -161,6 +161,14 @@ pub fn routes() -> Vec<Route> {
         Route::post("/tickets", SignedIn, tickets::create),
         Route::get("/tickets/{key}", SignedIn, tickets::show),
         Route::post("/tickets/{key}/comments", SignedIn, tickets::comment),
+        Route::post("/tickets/{key}/fields", SignedIn, tickets::update_fields),
+        Route::post(
+            "/tickets/{key}/transitions/{transition}",
+            SignedIn,
+            tickets::transition,
+        ),
+        Route::post("/tickets/{key}/approval", SignedIn, tickets::decide),
+        Route::get("/approvals", SignedIn, tickets::waiting),
         Route::get("/password/set/{token}", Public, password::form),
         Route::post("/password/set/{token}", Public, password::set),
         Route::get(

@@ -1,10 +1,14 @@
-//! Filing a request, "My requests", the ticket page and its comment form.
+//! Filing a request on its process's form, "My requests", the ticket page with its fields,
+//! transitions, approvals and comments, and "Waiting on me".
+
+use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use sqlx::PgConnection;
 
 use super::AppState;
 use super::extract::Form;
@@ -17,8 +21,10 @@ use crate::core::markdown::SafeHtml;
 use crate::core::time::display;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{self, Action, Actor, Target};
+use crate::engine::workflow::{Acting, Definition, Field, FieldKind, Mode, Value};
+use crate::processes::{self, Process};
 use crate::projects::{self, Project};
-use crate::tickets::{self, EventData, NewTicket};
+use crate::tickets::{self, EventData, NewTicket, Ticket, approvals, flow};
 
 const PAGE_SIZE: i64 = 25;
 
@@ -61,15 +67,176 @@ pub async fn mine(
     )
 }
 
-/// The new-request form as typed (kept on errors).
-#[derive(Debug, Default, Deserialize)]
-pub struct NewTicketForm {
-    #[serde(default)]
-    project_id: String,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    description: String,
+/// A form field, ready to render: its current input and message.
+pub struct FieldView {
+    key: String,
+    label: String,
+    kind: &'static str,
+    help: String,
+    /// Set on the first field of a new section: its heading.
+    section_start: Option<String>,
+    mode: Mode,
+    value: String,
+    values: Vec<String>,
+    /// (value, label) for selects and references.
+    options: Vec<(String, String)>,
+    error: Option<String>,
+}
+
+impl FieldView {
+    fn editable(&self) -> bool {
+        matches!(self.mode, Mode::Edit | Mode::Required)
+    }
+
+    fn required(&self) -> bool {
+        self.mode == Mode::Required
+    }
+
+    fn is_selected(&self, option: &str) -> bool {
+        self.value == option || self.values.iter().any(|v| v == option)
+    }
+
+    /// What the field shows when read.
+    fn shown(&self) -> String {
+        if let Some((_, label)) = self.options.iter().find(|(v, _)| *v == self.value) {
+            return label.clone();
+        }
+        if !self.values.is_empty() {
+            return self.values.join(", ");
+        }
+        self.value.clone()
+    }
+}
+
+fn kind_name(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text => "text",
+        FieldKind::LongText => "long_text",
+        FieldKind::Number => "number",
+        FieldKind::Date => "date",
+        FieldKind::DateTime => "date_time",
+        FieldKind::Select => "select",
+        FieldKind::MultiSelect => "multi_select",
+        FieldKind::User => "user",
+        FieldKind::Group => "group",
+        FieldKind::System => "system",
+        FieldKind::Site => "site",
+        FieldKind::Checkbox => "checkbox",
+    }
+}
+
+/// Options for every reference kind a definition uses, loaded once per page.
+async fn reference_options(
+    conn: &mut PgConnection,
+    def: &Definition,
+) -> Result<BTreeMap<&'static str, Vec<(String, String)>>> {
+    let mut out = BTreeMap::new();
+    for field in &def.fields {
+        let kind = kind_name(field.kind);
+        if out.contains_key(kind) {
+            continue;
+        }
+        let sql = match field.kind {
+            FieldKind::System => "select id::text, name from systems order by lower(name)",
+            FieldKind::Site => {
+                "select id::text, name from org_units where kind in ('site', 'business_unit') order by lower(name)"
+            }
+            FieldKind::Group => "select id::text, name from groups order by lower(name)",
+            FieldKind::User => {
+                "select id::text, display_name from users where active order by lower(display_name) limit 500"
+            }
+            _ => continue,
+        };
+        let rows: Vec<(String, String)> = sqlx::query_as(sql).fetch_all(&mut *conn).await?;
+        out.insert(kind, rows);
+    }
+    Ok(out)
+}
+
+/// Views of the fields `acting` may see in `state`, filled from `values` (stored) or `raw`
+/// (as sent, after an error).
+fn field_views(
+    def: &Definition,
+    state: &str,
+    acting: &Acting,
+    values: &BTreeMap<String, Value>,
+    raw: Option<&BTreeMap<String, Vec<String>>>,
+    refs: &BTreeMap<&'static str, Vec<(String, String)>>,
+    errors: &FieldErrors,
+) -> Vec<FieldView> {
+    def.modes(state, acting)
+        .into_iter()
+        .filter(|(_, mode)| *mode != Mode::Hidden)
+        .map(|(field, mode): (&Field, Mode)| {
+            let kind = kind_name(field.kind);
+            let (value, list) = match raw.and_then(|r| r.get(&field.key)) {
+                Some(sent) => (
+                    sent.first().cloned().unwrap_or_default(),
+                    if field.kind == FieldKind::MultiSelect {
+                        sent.clone()
+                    } else {
+                        Vec::new()
+                    },
+                ),
+                None => match values.get(&field.key) {
+                    Some(Value::List(l)) => (String::new(), l.clone()),
+                    Some(v) => (v.display(), Vec::new()),
+                    None => (String::new(), Vec::new()),
+                },
+            };
+            let value = match (field.kind, values.get(&field.key), raw.is_none()) {
+                (FieldKind::Checkbox, Some(Value::Bool(true)), true) => "on".into(),
+                _ => value,
+            };
+            let options = match field.kind {
+                FieldKind::Select | FieldKind::MultiSelect => field
+                    .options
+                    .iter()
+                    .map(|o| (o.clone(), o.clone()))
+                    .collect(),
+                _ => refs.get(kind).cloned().unwrap_or_default(),
+            };
+            FieldView {
+                key: field.key.clone(),
+                label: field.label.clone(),
+                kind,
+                help: field.help.clone(),
+                section_start: Some(field.section.clone()),
+                mode,
+                value,
+                values: list,
+                options,
+                error: errors.get(&field.key).map(str::to_owned),
+            }
+        })
+        .collect::<Vec<FieldView>>()
+        .into_iter()
+        .scan(String::new(), |previous, mut view| {
+            let section = view.section_start.take().unwrap_or_default();
+            if !section.is_empty() && section != *previous {
+                view.section_start = Some(section.clone());
+            }
+            *previous = section;
+            Some(view)
+        })
+        .collect()
+}
+
+/// Splits a posted form into named inputs and process field values (`f.<key>`).
+fn split_form(
+    pairs: Vec<(String, String)>,
+) -> (BTreeMap<String, String>, BTreeMap<String, Vec<String>>) {
+    let mut named = BTreeMap::new();
+    let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, value) in pairs {
+        match key.strip_prefix("f.") {
+            Some(field) => values.entry(field.to_owned()).or_default().push(value),
+            None => {
+                named.insert(key, value);
+            }
+        }
+    }
+    (named, values)
 }
 
 #[derive(Template)]
@@ -77,15 +244,28 @@ pub struct NewTicketForm {
 struct NewPage {
     shell: Shell,
     projects: Vec<Project>,
-    form: NewTicketForm,
+    processes: Vec<Process>,
+    process: Option<Process>,
+    project_id: String,
+    title: String,
+    description: String,
+    fields: Vec<FieldView>,
     errors: FieldErrors,
+}
+
+#[derive(Deserialize)]
+pub struct NewQuery {
+    #[serde(default)]
+    process: String,
 }
 
 async fn new_page(
     state: &AppState,
     shell: Shell,
     actor: &Actor,
-    form: NewTicketForm,
+    process_key: &str,
+    named: &BTreeMap<String, String>,
+    raw: Option<&BTreeMap<String, Vec<String>>>,
     errors: FieldErrors,
 ) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
@@ -96,32 +276,82 @@ async fn new_page(
         .filter(|p| policy::decide(actor, Action::CreateTicket(p.id), Target::Nothing).allowed())
         .collect();
     projects.sort_by_key(|p| (p.kind != projects::Kind::ServiceDesk, p.key.clone()));
-    let status = if errors.is_empty() {
-        StatusCode::OK
+    let processes = processes::list_fileable(&mut conn).await?;
+    let key = if process_key.is_empty() {
+        tickets::DEFAULT_PROCESS
     } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+        process_key
     };
+    let process = processes.iter().find(|p| p.key == key).cloned();
+    let mut fields = Vec::new();
+    if let Some(p) = &process {
+        let def = processes::definition(&mut conn, p.id, p.version.unwrap_or(1)).await?;
+        if let Some(initial) = def.initial_state() {
+            let mut roles = std::collections::BTreeSet::from(["requester".to_owned()]);
+            if let Some(project) = projects.first() {
+                roles.extend(actor.role_names_in(project.id));
+            }
+            let see_internal = projects.first().is_some_and(|project| {
+                actor.has(
+                    crate::engine::policy::Permission::TicketCommentInternal,
+                    Some(project.id),
+                )
+            });
+            let acting = Acting {
+                roles,
+                see_internal,
+            };
+            let refs = reference_options(&mut conn, &def).await?;
+            fields = field_views(
+                &def,
+                &initial.key,
+                &acting,
+                &BTreeMap::new(),
+                raw,
+                &refs,
+                &errors,
+            );
+            fields.retain(FieldView::editable);
+        }
+    }
+    let get = |k: &str| named.get(k).cloned().unwrap_or_default();
     render(
-        status,
+        status_for(&errors),
         &NewPage {
             shell: shell.at("new"),
             projects,
-            form,
+            processes,
+            process,
+            project_id: get("project_id"),
+            title: get("title"),
+            description: get("description"),
+            fields,
             errors,
         },
     )
+}
+
+fn status_for(errors: &FieldErrors) -> StatusCode {
+    if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
 }
 
 pub async fn new_form(
     State(state): State<AppState>,
     shell: Shell,
     actor: Actor,
+    Query(q): Query<NewQuery>,
 ) -> Result<Response> {
     new_page(
         &state,
         shell,
         &actor,
-        NewTicketForm::default(),
+        &q.process,
+        &BTreeMap::new(),
+        None,
         FieldErrors::new(),
     )
     .await
@@ -131,12 +361,27 @@ pub async fn create(
     State(state): State<AppState>,
     shell: Shell,
     actor: Actor,
-    Form(form): Form<NewTicketForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
+    let (named, values) = split_form(pairs);
+    let get = |k: &str| named.get(k).cloned().unwrap_or_default();
+    let process_key = get("process");
+    let mut conn = state.pool.acquire().await?;
+    let process_id = if process_key.is_empty() {
+        None
+    } else {
+        processes::find_by_key(&mut conn, &process_key)
+            .await?
+            .map(|p| p.id)
+    };
+    drop(conn);
     let input = NewTicket {
-        project_id: form.project_id.parse::<ProjectId>().ok(),
-        title: form.title.clone(),
-        description: form.description.clone(),
+        project_id: get("project_id").parse::<ProjectId>().ok(),
+        process_id,
+        title: get("title"),
+        description: get("description"),
+        values: values.clone(),
+        parent_id: get("parent_id").parse::<TicketId>().ok(),
     };
     let mut tx = state.pool.begin().await?;
     match tickets::create(&mut tx, &actor, &input, state.clock.now()).await {
@@ -151,7 +396,16 @@ pub async fn create(
         }
         Err(Error::Invalid(errors)) => {
             drop(tx);
-            new_page(&state, shell, &actor, form, errors).await
+            new_page(
+                &state,
+                shell,
+                &actor,
+                &process_key,
+                &named,
+                Some(&values),
+                errors,
+            )
+            .await
         }
         Err(e) => Err(e),
     }
@@ -161,24 +415,137 @@ struct EventView {
     id: i64,
     actor: String,
     when: String,
-    what: &'static str,
+    what: String,
     body: Option<SafeHtml>,
+    internal: bool,
+}
+
+fn describe(data: EventData) -> (String, Option<SafeHtml>) {
+    match data {
+        EventData::Created { process, .. } if process.is_empty() => {
+            ("filed this request".into(), None)
+        }
+        EventData::Created { process, state, .. } => {
+            (format!("filed this {process} ({state})"), None)
+        }
+        EventData::Comment { body_html, .. } => {
+            ("commented".into(), Some(SafeHtml::from_stored(body_html)))
+        }
+        EventData::FieldChanged {
+            label, old, new, ..
+        } => (
+            match (old, new) {
+                (None, Some(n)) => format!("set {label} to “{n}”"),
+                (Some(o), Some(n)) => format!("changed {label} from “{o}” to “{n}”"),
+                (Some(o), None) => format!("cleared {label} (was “{o}”)"),
+                (None, None) => format!("touched {label}"),
+            },
+            None,
+        ),
+        EventData::Transition {
+            label, from, to, ..
+        } if label.is_empty() => (format!("moved it from {from} to {to}"), None),
+        EventData::Transition {
+            label, from, to, ..
+        } => (format!("took “{label}”: {from} → {to}"), None),
+        EventData::GroupAssigned { group } => (format!("assigned it to {group}"), None),
+        EventData::Clock { action, clock } => (format!("clock {clock}: {action}"), None),
+        EventData::StateMapped { from, to, version } => (
+            format!("moved it from removed state {from} to {to} (process version {version})"),
+            None,
+        ),
+        EventData::ApprovalRequested {
+            round,
+            state,
+            approvers,
+        } if approvers.is_empty() => (
+            format!(
+                "asked for approval (round {round}, {state}) but found nobody to ask: set the approvers, then resubmit"
+            ),
+            None,
+        ),
+        EventData::ApprovalRequested {
+            round,
+            state,
+            approvers,
+        } => (
+            format!(
+                "asked {} to approve (round {round}, {state})",
+                approvers.join(", ")
+            ),
+            None,
+        ),
+        EventData::ApprovalDecision {
+            round,
+            approve,
+            comment,
+        } => (
+            format!(
+                "{} (round {round}){}",
+                if approve { "approved" } else { "rejected" },
+                if comment.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {comment}")
+                }
+            ),
+            None,
+        ),
+        EventData::ApprovalOutcome { round, approved } => (
+            format!(
+                "round {round} was {}",
+                if approved { "approved" } else { "rejected" }
+            ),
+            None,
+        ),
+        EventData::Linked { kind, other } => (format!("linked: {kind} {other}"), None),
+    }
+}
+
+struct TransitionView {
+    key: String,
+    label: String,
+    needs_comment: bool,
+    fields: Vec<FieldView>,
+}
+
+struct RoundView {
+    round: i32,
+    status: String,
+    answers: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]
 #[template(path = "tickets/show.html")]
 struct TicketPage {
     shell: Shell,
-    ticket: tickets::Ticket,
+    ticket: Ticket,
+    state_label: String,
     created: String,
     updated: String,
+    fields: Vec<FieldView>,
+    can_edit_fields: bool,
+    transitions: Vec<TransitionView>,
+    rounds: Vec<RoundView>,
+    my_approval: bool,
     events: Vec<EventView>,
     comment: String,
     errors: FieldErrors,
+    conflict: Option<String>,
 }
 
 fn parse_key(key: &str) -> Result<TicketKey> {
     TicketKey::parse(key).ok_or(Error::NotFound)
+}
+
+/// What the ticket page keeps of a refused form.
+#[derive(Default)]
+struct Kept {
+    comment: String,
+    raw: Option<BTreeMap<String, Vec<String>>>,
+    errors: FieldErrors,
+    conflict: Option<String>,
+    status: Option<StatusCode>,
 }
 
 async fn ticket_page(
@@ -186,45 +553,109 @@ async fn ticket_page(
     shell: Shell,
     actor: &Actor,
     key: &TicketKey,
-    comment: String,
-    errors: FieldErrors,
+    kept: Kept,
 ) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
     let ticket = tickets::find_visible(&mut conn, actor, key).await?;
-    let events = tickets::events(&mut conn, ticket.id)
+    let facts = ticket.facts();
+    let acting = tickets::acting(actor, &facts);
+    let def = ticket.definition(&mut conn).await?;
+    let (mut fields, mut transitions, mut state_label) =
+        (Vec::new(), Vec::new(), ticket.state.clone());
+    if let Some(def) = &def {
+        let refs = reference_options(&mut conn, def).await?;
+        state_label = def
+            .state(&ticket.state)
+            .map_or(ticket.state.clone(), |s| s.label.clone());
+        fields = field_views(
+            def,
+            &ticket.state,
+            &acting,
+            &ticket.field_values.0,
+            kept.raw.as_ref(),
+            &refs,
+            &kept.errors,
+        );
+        for t in def.allowed(&ticket.snapshot(), &acting) {
+            let needed: Vec<FieldView> = field_views(
+                def,
+                &ticket.state,
+                &acting,
+                &ticket.field_values.0,
+                kept.raw.as_ref(),
+                &refs,
+                &kept.errors,
+            )
+            .into_iter()
+            .filter(|f| {
+                t.requires.fields.contains(&f.key)
+                    && f.editable()
+                    && f.value.is_empty()
+                    && f.values.is_empty()
+            })
+            .collect();
+            transitions.push(TransitionView {
+                key: t.key.clone(),
+                label: t.label.clone(),
+                needs_comment: t.requires.comment,
+                fields: needed,
+            });
+        }
+    }
+    let answers = approvals::rounds(&mut conn, ticket.id).await?;
+    let my_approval = answers
+        .iter()
+        .any(|a| a.status == "pending" && a.approver_id == actor.user_id && a.decision.is_none());
+    let mut rounds: Vec<RoundView> = Vec::new();
+    for a in answers {
+        let answer = (
+            a.approver_name,
+            a.decision.unwrap_or_else(|| "waiting".into()),
+            a.comment,
+        );
+        match rounds.last_mut() {
+            Some(r) if r.round == a.round => r.answers.push(answer),
+            _ => rounds.push(RoundView {
+                round: a.round,
+                status: a.status,
+                answers: vec![answer],
+            }),
+        }
+    }
+    let events = tickets::events(&mut conn, ticket.id, acting.see_internal)
         .await?
         .into_iter()
         .map(|e| {
-            let (what, body) = match e.data {
-                EventData::Created { .. } => ("filed this request", None),
-                EventData::Comment { body_html, .. } => {
-                    ("commented", Some(SafeHtml::from_stored(body_html)))
-                }
-            };
+            let internal = e.data.is_internal();
+            let (what, body) = describe(e.data);
             EventView {
                 id: e.id,
                 actor: e.actor_name.unwrap_or_else(|| "Unitrack".into()),
                 when: display(e.created_at),
                 what,
                 body,
+                internal,
             }
         })
         .collect();
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = kept.status.unwrap_or(status_for(&kept.errors));
     render(
         status,
         &TicketPage {
             shell: shell.at("requests"),
             created: display(ticket.created_at.to_jiff()),
             updated: display(ticket.updated_at.to_jiff()),
+            can_edit_fields: fields.iter().any(FieldView::editable),
+            fields,
+            transitions,
+            rounds,
+            my_approval,
+            state_label,
             ticket,
             events,
-            comment,
-            errors,
+            comment: kept.comment,
+            errors: kept.errors,
+            conflict: kept.conflict,
         },
     )
 }
@@ -241,15 +672,7 @@ pub async fn show(
     if key.to_string() != typed {
         return Ok(Redirect::permanent(&paths::ticket(&key.to_string())).into_response());
     }
-    ticket_page(
-        &state,
-        shell,
-        &actor,
-        &key,
-        String::new(),
-        FieldErrors::new(),
-    )
-    .await
+    ticket_page(&state, shell, &actor, &key, Kept::default()).await
 }
 
 #[derive(Deserialize)]
@@ -278,8 +701,171 @@ pub async fn comment(
         }
         Err(Error::Invalid(errors)) => {
             drop(tx);
-            ticket_page(&state, shell, &actor, &key, form.body, errors).await
+            let kept = Kept {
+                comment: form.body,
+                errors,
+                ..Kept::default()
+            };
+            ticket_page(&state, shell, &actor, &key, kept).await
         }
         Err(e) => Err(e),
     }
+}
+
+/// A change to a ticket from its page.
+enum Op {
+    Transition(String, flow::Input),
+    Fields(flow::Input),
+    Decide { approve: bool, comment: String },
+}
+
+/// Runs a change on a locked ticket in one transaction; a refusal re-renders the page with
+/// the input kept (422), a stale form with a notice (409).
+async fn change(
+    state: &AppState,
+    shell: Shell,
+    actor: &Actor,
+    key: &TicketKey,
+    named: &BTreeMap<String, String>,
+    raw: BTreeMap<String, Vec<String>>,
+    op: Op,
+) -> Result<Response> {
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let ticket = tickets::find_for_change(&mut tx, actor, key).await?;
+    let comment = named.get("comment").cloned().unwrap_or_default();
+    let (result, done) = match &op {
+        Op::Transition(t, input) => (
+            flow::take_transition(&mut tx, actor, &ticket, t, input, now).await,
+            "Done.",
+        ),
+        Op::Fields(input) => (
+            flow::update_fields(&mut tx, actor, &ticket, input, now).await,
+            "Saved.",
+        ),
+        Op::Decide { approve, comment } => (
+            approvals::decide(&mut tx, actor, &ticket, *approve, comment, now).await,
+            if *approve {
+                "You approved."
+            } else {
+                "You rejected."
+            },
+        ),
+    };
+    match result {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(flash::redirect(
+                &paths::ticket(&key.to_string()),
+                flash::Kind::Success,
+                done,
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            let kept = Kept {
+                comment,
+                raw: Some(raw),
+                errors,
+                ..Kept::default()
+            };
+            ticket_page(state, shell, actor, key, kept).await
+        }
+        Err(Error::Conflict(message)) => {
+            drop(tx);
+            let kept = Kept {
+                comment,
+                raw: Some(raw),
+                conflict: Some(message),
+                status: Some(StatusCode::CONFLICT),
+                ..Kept::default()
+            };
+            ticket_page(state, shell, actor, key, kept).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn flow_input(
+    named: &BTreeMap<String, String>,
+    values: &BTreeMap<String, Vec<String>>,
+) -> flow::Input {
+    flow::Input {
+        values: values.clone(),
+        comment: named.get("comment").cloned().unwrap_or_default(),
+        expected_version: named.get("version").and_then(|v| v.parse().ok()),
+    }
+}
+
+pub async fn transition(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path((key, transition)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let key = parse_key(&key)?;
+    let (named, values) = split_form(pairs);
+    let op = Op::Transition(transition, flow_input(&named, &values));
+    change(&state, shell, &actor, &key, &named, values, op).await
+}
+
+pub async fn update_fields(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(key): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let key = parse_key(&key)?;
+    let (named, values) = split_form(pairs);
+    let op = Op::Fields(flow_input(&named, &values));
+    change(&state, shell, &actor, &key, &named, values, op).await
+}
+
+pub async fn decide(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(key): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let key = parse_key(&key)?;
+    let (named, values) = split_form(pairs);
+    let op = Op::Decide {
+        approve: named.get("decision").map(String::as_str) == Some("approve"),
+        comment: named.get("comment").cloned().unwrap_or_default(),
+    };
+    change(&state, shell, &actor, &key, &named, values, op).await
+}
+
+#[derive(Template)]
+#[template(path = "tickets/approvals.html")]
+struct WaitingPage {
+    shell: Shell,
+    rows: Vec<(approvals::Waiting, String)>,
+}
+
+/// "Waiting on me": the approvals the actor still has to give.
+pub async fn waiting(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+) -> Result<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let rows = approvals::waiting_on(&mut conn, actor.user_id)
+        .await?
+        .into_iter()
+        .map(|w| {
+            let asked = display(w.asked_at.to_jiff());
+            (w, asked)
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &WaitingPage {
+            shell: shell.at("approvals"),
+            rows,
+        },
+    )
 }

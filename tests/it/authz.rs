@@ -140,6 +140,7 @@ async fn world() -> World {
             project_id: Some(project),
             title: "A ticket".into(),
             description: String::new(),
+            ..Default::default()
         };
         unitrack::tickets::create(&mut conn, &actor, &input, now)
             .await

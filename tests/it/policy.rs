@@ -102,6 +102,7 @@ async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
                 project_id: Some(project),
                 title: "t".into(),
                 description: String::new(),
+                ..Default::default()
             };
             unitrack::tickets::create(&mut conn, &actor, &input, now)
                 .await
@@ -149,12 +150,24 @@ async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
                 Option<OrgUnitId>,
                 bool,
                 bool,
+                bool,
             );
-            let (project_id, requester_id, assignee_id, assignee_group_id, org_unit_id, org_unit_visible, actor_watches): Facts =
+            let (
+                project_id,
+                requester_id,
+                assignee_id,
+                assignee_group_id,
+                org_unit_id,
+                org_unit_visible,
+                actor_watches,
+                actor_approves,
+            ): Facts =
                 sqlx::query_as(
                     "select t.project_id, t.requester_id, t.assignee_id, t.assignee_group_id, t.org_unit_id,
                             p.requester_visibility = 'org_unit',
-                            exists (select 1 from ticket_watchers w where w.ticket_id = t.id and w.user_id = $2)
+                            exists (select 1 from ticket_watchers w where w.ticket_id = t.id and w.user_id = $2),
+                            exists (select 1 from approval_rounds ar join approval_requests aq on aq.round_id = ar.id
+                                    where ar.ticket_id = t.id and aq.approver_id = $2)
                      from tickets t join projects p on p.id = t.project_id where t.id = $1",
                 )
                 .bind(ticket)
@@ -170,6 +183,7 @@ async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
                 org_unit_id,
                 org_unit_visible,
                 actor_watches,
+                actor_approves,
             };
             let decision = policy::decide(&actor, Action::ViewTicket, Target::Ticket(&facts));
             assert_eq!(

@@ -106,6 +106,15 @@ impl Actor {
         Reach::Projects(projects)
     }
 
+    /// Names of the roles held in `project` (or everywhere): what workflows refer to.
+    pub fn role_names_in(&self, project: ProjectId) -> std::collections::BTreeSet<String> {
+        self.sources
+            .iter()
+            .filter(|g| g.project.is_none() || g.project == Some(project))
+            .map(|g| g.role.clone())
+            .collect()
+    }
+
     /// Every grant, for the effective-permissions page.
     pub fn sources(&self) -> &[Grant] {
         &self.sources
@@ -131,6 +140,34 @@ pub struct TicketFacts {
     pub org_unit_visible: bool,
     /// The actor watches the ticket.
     pub actor_watches: bool,
+    /// The actor is asked to approve the ticket (in any round).
+    pub actor_approves: bool,
+}
+
+impl TicketFacts {
+    /// The relations the actor has to the ticket, as workflow role names.
+    pub fn relations(&self, actor: &Actor) -> Vec<&'static str> {
+        let mut found = Vec::new();
+        if self.requester_id == actor.user_id {
+            found.push("requester");
+        }
+        if self.assignee_id == Some(actor.user_id) {
+            found.push("assignee");
+        }
+        if self
+            .assignee_group_id
+            .is_some_and(|g| actor.groups.contains(&g))
+        {
+            found.push("assignee_group_member");
+        }
+        if self.actor_watches {
+            found.push("watcher");
+        }
+        if self.actor_approves {
+            found.push("approver");
+        }
+        found
+    }
 }
 
 /// What the actor wants to do.
@@ -192,20 +229,7 @@ impl fmt::Display for Decision {
 
 /// How the actor relates to a ticket, strongest first.
 fn relation(actor: &Actor, ticket: &TicketFacts) -> Option<&'static str> {
-    if ticket.requester_id == actor.user_id {
-        Some("requester")
-    } else if ticket.assignee_id == Some(actor.user_id) {
-        Some("assignee")
-    } else if ticket
-        .assignee_group_id
-        .is_some_and(|g| actor.groups.contains(&g))
-    {
-        Some("member of the assigned group")
-    } else if ticket.actor_watches {
-        Some("watcher")
-    } else {
-        None
-    }
+    ticket.relations(actor).first().copied()
 }
 
 fn can_view(actor: &Actor, ticket: &TicketFacts) -> Decision {
@@ -284,6 +308,11 @@ pub fn push_ticket_scope(qb: &mut QueryBuilder<Postgres>, actor: &Actor, alias: 
     }
     qb.push(format_args!(
         " or exists (select 1 from ticket_watchers w where w.ticket_id = {alias}.id and w.user_id = "
+    ));
+    qb.push_bind(actor.user_id);
+    qb.push(format_args!(
+        ") or exists (select 1 from approval_rounds ar join approval_requests aq on aq.round_id = ar.id \
+         where ar.ticket_id = {alias}.id and aq.approver_id = "
     ));
     qb.push_bind(actor.user_id);
     qb.push(")");

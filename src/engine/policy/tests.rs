@@ -22,6 +22,7 @@ fn ticket(project: ProjectId, requester: UserId) -> TicketFacts {
         org_unit_id: None,
         org_unit_visible: false,
         actor_watches: false,
+        actor_approves: false,
     }
 }
 
@@ -219,8 +220,9 @@ fn the_sql_scope_has_the_same_branches_as_the_decision() {
         "t.assignee_id = $2",
         "t.assignee_group_id = any($3)",
         "w.user_id = $4",
-        "t.project_id = any($5)",
-        "t.org_unit_id = $6",
+        "aq.approver_id = $5",
+        "t.project_id = any($6)",
+        "t.org_unit_id = $7",
         "requester_visibility = 'org_unit'",
     ] {
         assert!(sql.contains(branch), "{branch} missing from {sql}");

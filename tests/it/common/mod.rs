@@ -88,6 +88,11 @@ fn start_server() -> Server {
             .run(&mut conn)
             .await
             .expect("migrate template");
+        let mut tx = conn.begin().await.expect("begin");
+        unitrack::processes::ensure_defaults(&mut tx, t0())
+            .await
+            .expect("default processes");
+        tx.commit().await.expect("commit");
         conn.close().await.ok();
     });
     Server {

@@ -1,0 +1,319 @@
+//! Processes as data: definitions (fields, workflow, screen rules) with published,
+//! immutable versions and an editable draft. Owns `processes` and `process_versions`.
+//! The default processes ship as TOML in `config/processes/` and are loaded into an empty
+//! database; `unitrack config export|import|check` keeps them under version control.
+
+use std::collections::BTreeSet;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::{FromRow, PgConnection};
+
+use crate::core::ids::{ProcessId, UserId};
+use crate::core::time::to_db;
+use crate::core::{Error, Result};
+use crate::engine::workflow::{Definition, DefinitionError, Known, validate};
+
+/// The processes shipped with Unitrack, as TOML.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("bug", include_str!("../../config/processes/bug.toml")),
+    (
+        "change_request",
+        include_str!("../../config/processes/change_request.toml"),
+    ),
+    (
+        "access_request",
+        include_str!("../../config/processes/access_request.toml"),
+    ),
+    (
+        "feature_request",
+        include_str!("../../config/processes/feature_request.toml"),
+    ),
+    (
+        "question",
+        include_str!("../../config/processes/question.toml"),
+    ),
+    (
+        "investigation",
+        include_str!("../../config/processes/investigation.toml"),
+    ),
+];
+
+/// A process as kept in a TOML file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessFile {
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub definition: Definition,
+}
+
+impl ProcessFile {
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().replace('\n', " "))
+    }
+
+    pub fn to_toml(&self) -> std::result::Result<String, String> {
+        toml::to_string_pretty(self).map_err(|e| e.to_string())
+    }
+}
+
+/// Role and group names that definitions may use.
+pub async fn known(conn: &mut PgConnection) -> Result<Known> {
+    let roles: Vec<String> = sqlx::query_scalar("select name from roles")
+        .fetch_all(&mut *conn)
+        .await?;
+    let groups: Vec<String> = sqlx::query_scalar("select name from groups")
+        .fetch_all(conn)
+        .await?;
+    Ok(Known {
+        roles: roles.into_iter().collect::<BTreeSet<_>>(),
+        groups: groups.into_iter().collect(),
+    })
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct Process {
+    pub id: ProcessId,
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub active: bool,
+    /// The newest published version, if any.
+    pub version: Option<i32>,
+}
+
+const SELECT: &str = "select p.id, p.key, p.name, p.description, p.active,
+        (select max(v.version) from process_versions v where v.process_id = p.id) as version
+     from processes p";
+
+pub async fn list(conn: &mut PgConnection) -> Result<Vec<Process>> {
+    Ok(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by p.name")))
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Processes people can file: active and published.
+pub async fn list_fileable(conn: &mut PgConnection) -> Result<Vec<Process>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} where p.active and exists (select 1 from process_versions v where v.process_id = p.id) order by p.name"
+    )))
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn find(conn: &mut PgConnection, id: ProcessId) -> Result<Process> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where p.id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+pub async fn find_by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Process>> {
+    Ok(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where p.key = $1")))
+            .bind(key)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// A published definition.
+pub async fn definition(
+    conn: &mut PgConnection,
+    id: ProcessId,
+    version: i32,
+) -> Result<Definition> {
+    let def: Option<Json<Definition>> = sqlx::query_scalar(
+        "select definition from process_versions where process_id = $1 and version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_optional(conn)
+    .await?;
+    def.map(|d| d.0).ok_or(Error::NotFound)
+}
+
+/// The draft being edited.
+pub async fn draft(conn: &mut PgConnection, id: ProcessId) -> Result<Definition> {
+    let def: Option<Json<Definition>> =
+        sqlx::query_scalar("select draft from processes where id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    def.map(|d| d.0).ok_or(Error::NotFound)
+}
+
+/// Creates a process, or replaces its name, description and draft (matched by key).
+pub async fn upsert(
+    conn: &mut PgConnection,
+    file: &ProcessFile,
+    now: Timestamp,
+) -> Result<ProcessId> {
+    let id: ProcessId = sqlx::query_scalar(
+        "insert into processes (id, key, name, description, draft, created_at) values ($1, $2, $3, $4, $5, $6)
+         on conflict (key) do update set name = excluded.name, description = excluded.description, draft = excluded.draft
+         returning id",
+    )
+    .bind(ProcessId::new())
+    .bind(&file.key)
+    .bind(&file.name)
+    .bind(&file.description)
+    .bind(Json(&file.definition))
+    .bind(to_db(now))
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Why a draft cannot be published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishError {
+    Invalid(Vec<DefinitionError>),
+    /// States that open tickets are in are gone: (state, tickets) that need a mapping.
+    Unmapped(Vec<(String, i64)>),
+}
+
+/// Publishes the draft as a new version, atomically with moving tickets out of removed
+/// states (`mapping`: old state → new state). Tickets stay on their version otherwise.
+pub async fn publish(
+    conn: &mut PgConnection,
+    id: ProcessId,
+    mapping: &[(String, String)],
+    by: Option<UserId>,
+    now: Timestamp,
+) -> Result<std::result::Result<i32, PublishError>> {
+    let draft = draft(conn, id).await?;
+    let known = known(conn).await?;
+    let errors = validate(&draft, &known);
+    if !errors.is_empty() {
+        return Ok(Err(PublishError::Invalid(errors)));
+    }
+    // Serialise publishing of one process.
+    sqlx::query("select 1 from processes where id = $1 for update")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let stranded = stranded_states(conn, id, &draft).await?;
+    let unmapped: Vec<(String, i64)> = stranded
+        .iter()
+        .filter(|(state, _)| {
+            !mapping
+                .iter()
+                .any(|(from, to)| from == state && draft.state(to).is_some())
+        })
+        .cloned()
+        .collect();
+    if !unmapped.is_empty() {
+        return Ok(Err(PublishError::Unmapped(unmapped)));
+    }
+    let version: i32 = sqlx::query_scalar(
+        "insert into process_versions (process_id, version, definition, published_at, published_by)
+         select $1, coalesce(max(version), 0) + 1, $2, $3, $4 from process_versions where process_id = $1
+         returning version",
+    )
+    .bind(id)
+    .bind(Json(&draft))
+    .bind(to_db(now))
+    .bind(by)
+    .fetch_one(&mut *conn)
+    .await?;
+    for (from, to) in mapping {
+        if stranded.iter().any(|(s, _)| s == from) {
+            crate::tickets::move_after_publish(conn, id, version, from, to, &draft, by, now)
+                .await?;
+        }
+    }
+    // Every open ticket of the process follows the new version.
+    sqlx::query("update tickets set process_version = $2 where process_id = $1 and state_category <> 'closed'")
+        .bind(id)
+        .bind(version)
+        .execute(conn)
+        .await?;
+    Ok(Ok(version))
+}
+
+/// States of open tickets of this process that the definition no longer has.
+pub async fn stranded_states(
+    conn: &mut PgConnection,
+    id: ProcessId,
+    def: &Definition,
+) -> Result<Vec<(String, i64)>> {
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "select state, count(*) from tickets where process_id = $1 and state_category <> 'closed'
+         group by state order by state",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    Ok(counts
+        .into_iter()
+        .filter(|(s, _)| def.state(s).is_none())
+        .collect())
+}
+
+/// Loads the shipped processes into a database that has none. Idempotent.
+pub async fn ensure_defaults(conn: &mut PgConnection, now: Timestamp) -> Result<usize> {
+    sqlx::query("select pg_advisory_xact_lock(hashtext('unitrack-processes'))")
+        .execute(&mut *conn)
+        .await?;
+    let any: bool = sqlx::query_scalar("select exists (select 1 from processes)")
+        .fetch_one(&mut *conn)
+        .await?;
+    if any {
+        return Ok(0);
+    }
+    for (name, text) in DEFAULTS {
+        let file = ProcessFile::parse(text)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("shipped process {name}: {e}")))?;
+        let id = upsert(conn, &file, now).await?;
+        match publish(conn, id, &[], None, now).await? {
+            Ok(_) => {}
+            Err(e) => {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "shipped process {name} does not publish: {e:?}"
+                )));
+            }
+        }
+    }
+    Ok(DEFAULTS.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_processes_are_valid_with_the_built_in_roles() {
+        let known = Known {
+            roles: [
+                "Requester",
+                "Agent L1",
+                "Agent L2",
+                "Agent L3",
+                "Developer",
+                "Change approver",
+                "Project manager",
+                "Admin",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            groups: BTreeSet::new(),
+        };
+        for (name, text) in DEFAULTS {
+            let file = ProcessFile::parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(&file.key, name);
+            let errors = validate(&file.definition, &known);
+            assert!(errors.is_empty(), "{name}: {errors:#?}");
+            let again = ProcessFile::parse(&file.to_toml().unwrap()).unwrap();
+            assert_eq!(again, file, "{name} survives export and import");
+        }
+    }
+}

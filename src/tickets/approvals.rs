@@ -1,0 +1,289 @@
+//! Approvals as a primitive: entering a state with an approval step starts a round; the
+//! approvers come from the step (named users, a group, the ticket's system owner, the
+//! project's change board); each decision is an event; the round is decided as soon as its
+//! rule is met or can no longer be met, and the ticket moves on by itself.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use sqlx::types::Json;
+use sqlx::{FromRow, PgConnection};
+
+use super::{EventData, Ticket, flow, record};
+use crate::core::ids::{ApprovalRoundId, GroupId, SystemId, TicketId, UserId};
+use crate::core::time::to_db;
+use crate::core::{Error, FieldErrors, Result};
+use crate::engine::policy::Actor;
+use crate::engine::workflow::{ApprovalRule, Approvers, Definition, Effect, Tally, Value, tally};
+use crate::projects::Project;
+
+async fn approvers_for(
+    conn: &mut PgConnection,
+    who: &Approvers,
+    project: &Project,
+    values: &BTreeMap<String, Value>,
+) -> Result<Vec<UserId>> {
+    let ids: Vec<UserId> = match who {
+        Approvers::Users { users } => {
+            sqlx::query_scalar("select id from users where lower(email) = any($1) and active order by display_name")
+                .bind(users.iter().map(|u| u.to_lowercase()).collect::<Vec<_>>())
+                .fetch_all(conn)
+                .await?
+        }
+        Approvers::Group { group } => {
+            sqlx::query_scalar(
+                "select u.id from users u join group_members gm on gm.user_id = u.id join groups g on g.id = gm.group_id
+                 where lower(g.name) = lower($1) and u.active order by u.display_name",
+            )
+            .bind(group)
+            .fetch_all(conn)
+            .await?
+        }
+        Approvers::SystemOwner { field } => {
+            let system = match values.get(field) {
+                Some(Value::Text(s)) => uuid::Uuid::parse_str(s).ok().map(SystemId),
+                _ => None,
+            };
+            sqlx::query_scalar(
+                "select u.id from systems s join users u on u.id = s.owner_id where s.id = $1 and u.active",
+            )
+            .bind(system)
+            .fetch_all(conn)
+            .await?
+        }
+        Approvers::ChangeBoard => {
+            let board: Option<GroupId> = sqlx::query_scalar("select change_board_group_id from projects where id = $1")
+                .bind(project.id)
+                .fetch_one(&mut *conn)
+                .await?;
+            sqlx::query_scalar(
+                "select u.id from users u join group_members gm on gm.user_id = u.id
+                 where gm.group_id = $1 and u.active order by u.display_name",
+            )
+            .bind(board)
+            .fetch_all(conn)
+            .await?
+        }
+    };
+    Ok(ids)
+}
+
+/// Starts a new round for `state` (earlier pending rounds of the ticket are superseded).
+pub async fn start_round(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    def: &Definition,
+    state: &str,
+    project: &Project,
+    values: &BTreeMap<String, Value>,
+    now: Timestamp,
+) -> Result<()> {
+    let Some(step) = def.state(state).and_then(|s| s.approval.as_ref()) else {
+        return Ok(());
+    };
+    let approvers = approvers_for(conn, &step.approvers, project, values).await?;
+    sqlx::query("update approval_rounds set status = 'superseded', decided_at = $2 where ticket_id = $1 and status = 'pending'")
+        .bind(ticket)
+        .bind(to_db(now))
+        .execute(&mut *conn)
+        .await?;
+    let round: i32 = sqlx::query_scalar(
+        "select coalesce(max(round), 0) + 1 from approval_rounds where ticket_id = $1",
+    )
+    .bind(ticket)
+    .fetch_one(&mut *conn)
+    .await?;
+    let id = ApprovalRoundId::new();
+    sqlx::query(
+        "insert into approval_rounds (id, ticket_id, state, round, rule, created_at) values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(ticket)
+    .bind(state)
+    .bind(round)
+    .bind(Json(step.rule))
+    .bind(to_db(now))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "insert into approval_requests (round_id, approver_id) select $1, unnest($2::uuid[])",
+    )
+    .bind(id)
+    .bind(&approvers)
+    .execute(&mut *conn)
+    .await?;
+    let names: Vec<String> = sqlx::query_scalar(
+        "select display_name from users where id = any($1) order by display_name",
+    )
+    .bind(&approvers)
+    .fetch_all(&mut *conn)
+    .await?;
+    let label = def
+        .state(state)
+        .map_or(state.to_owned(), |s| s.label.clone());
+    record(
+        conn,
+        ticket,
+        None,
+        &EventData::ApprovalRequested {
+            round,
+            state: label,
+            approvers: names,
+        },
+        now,
+    )
+    .await
+}
+
+/// Records the actor's decision on the ticket's open round; moves the ticket on when the
+/// round is decided. `ticket` must have been loaded with `find_for_change`.
+pub async fn decide(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    ticket: &Ticket,
+    approve: bool,
+    comment: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let open: Option<(ApprovalRoundId, i32, String, Json<ApprovalRule>)> = sqlx::query_as(
+        "select r.id, r.round, r.state, r.rule from approval_rounds r
+         join approval_requests q on q.round_id = r.id
+         where r.ticket_id = $1 and r.status = 'pending' and q.approver_id = $2 and q.decision is null
+         for update of r",
+    )
+    .bind(ticket.id)
+    .bind(actor.user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((round_id, round, state, rule)) = open else {
+        return Err(Error::Invalid(FieldErrors::one(
+            "decision",
+            "You have no open approval on this ticket.",
+        )));
+    };
+    if !approve && comment.trim().is_empty() {
+        return Err(Error::Invalid(FieldErrors::one(
+            "comment",
+            "Say why you reject it.",
+        )));
+    }
+    sqlx::query(
+        "update approval_requests set decision = $3, comment = $4, decided_at = $5 where round_id = $1 and approver_id = $2",
+    )
+    .bind(round_id)
+    .bind(actor.user_id)
+    .bind(if approve { "approve" } else { "reject" })
+    .bind(comment.trim())
+    .bind(to_db(now))
+    .execute(&mut *conn)
+    .await?;
+    record(
+        conn,
+        ticket.id,
+        Some(actor.user_id),
+        &EventData::ApprovalDecision {
+            round,
+            approve,
+            comment: comment.trim().to_owned(),
+        },
+        now,
+    )
+    .await?;
+    let (asked, yes, no): (i64, i64, i64) = sqlx::query_as(
+        "select count(*), count(*) filter (where decision = 'approve'), count(*) filter (where decision = 'reject')
+         from approval_requests where round_id = $1",
+    )
+    .bind(round_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let count = |n: i64| usize::try_from(n).unwrap_or(0);
+    let outcome = tally(rule.0, count(asked), count(yes), count(no));
+    if outcome == Tally::Pending {
+        return super::touch(conn, ticket.id, now).await;
+    }
+    let approved = outcome == Tally::Approved;
+    sqlx::query("update approval_rounds set status = $2, decided_at = $3 where id = $1")
+        .bind(round_id)
+        .bind(if approved { "approved" } else { "rejected" })
+        .bind(to_db(now))
+        .execute(&mut *conn)
+        .await?;
+    record(
+        conn,
+        ticket.id,
+        None,
+        &EventData::ApprovalOutcome { round, approved },
+        now,
+    )
+    .await?;
+    let def = ticket.definition(conn).await?.ok_or(Error::NotFound)?;
+    let Some(step) = def.state(&state).and_then(|s| s.approval.clone()) else {
+        return Ok(());
+    };
+    let to = if approved {
+        step.on_approve
+    } else {
+        step.on_reject
+    };
+    let mut effects = vec![Effect::MoveTo { state: to.clone() }];
+    if def.state(&to).is_some_and(|s| s.approval.is_some()) {
+        effects.push(Effect::RequestApprovals { state: to });
+    }
+    let label = if approved { "Approved" } else { "Rejected" };
+    flow::apply(conn, None, ticket, &def, effects, ("", label), now).await
+}
+
+/// A request on "Waiting on me".
+#[derive(Debug, Clone, FromRow)]
+pub struct Waiting {
+    pub project_key: String,
+    pub number: i64,
+    pub title: String,
+    pub requester_name: String,
+    pub round: i32,
+    pub asked_at: jiff_sqlx::Timestamp,
+}
+
+impl Waiting {
+    pub fn key(&self) -> String {
+        format!("{}-{}", self.project_key, self.number)
+    }
+}
+
+/// Open approvals of `user`, oldest first.
+pub async fn waiting_on(conn: &mut PgConnection, user: UserId) -> Result<Vec<Waiting>> {
+    Ok(sqlx::query_as(
+        "select p.key as project_key, t.number, t.title, u.display_name as requester_name, r.round, r.created_at as asked_at
+         from approval_requests q join approval_rounds r on r.id = q.round_id and r.status = 'pending'
+         join tickets t on t.id = r.ticket_id join projects p on p.id = t.project_id
+         join users u on u.id = t.requester_id
+         where q.approver_id = $1 and q.decision is null
+         order by r.created_at, t.id limit 200",
+    )
+    .bind(user)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// One approver's answer in a round.
+#[derive(Debug, Clone, FromRow)]
+pub struct Answer {
+    pub round: i32,
+    pub status: String,
+    pub approver_id: UserId,
+    pub approver_name: String,
+    pub decision: Option<String>,
+    pub comment: String,
+}
+
+/// Every round of a ticket with its answers, newest round first.
+pub async fn rounds(conn: &mut PgConnection, ticket: TicketId) -> Result<Vec<Answer>> {
+    Ok(sqlx::query_as(
+        "select r.round, r.status, q.approver_id, u.display_name as approver_name, q.decision, q.comment
+         from approval_rounds r join approval_requests q on q.round_id = r.id join users u on u.id = q.approver_id
+         where r.ticket_id = $1 order by r.round desc, u.display_name",
+    )
+    .bind(ticket)
+    .fetch_all(conn)
+    .await?)
+}

@@ -1,0 +1,155 @@
+//! The append-only history of a ticket: what happened, written with the change.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use sqlx::types::Json;
+
+use crate::core::Result;
+use crate::core::ids::{TicketId, UserId};
+use crate::core::time::to_db;
+
+/// What happened, as stored in `ticket_events.data`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventData {
+    Created {
+        title: String,
+        #[serde(default)]
+        process: String,
+        #[serde(default)]
+        state: String,
+    },
+    Comment {
+        body_md: String,
+        body_html: String,
+        public: bool,
+    },
+    FieldChanged {
+        field: String,
+        label: String,
+        old: Option<String>,
+        new: Option<String>,
+        internal: bool,
+    },
+    Transition {
+        transition: String,
+        label: String,
+        from: String,
+        to: String,
+    },
+    GroupAssigned {
+        group: String,
+    },
+    Clock {
+        action: String,
+        clock: String,
+    },
+    StateMapped {
+        from: String,
+        to: String,
+        version: i32,
+    },
+    ApprovalRequested {
+        round: i32,
+        state: String,
+        approvers: Vec<String>,
+    },
+    ApprovalDecision {
+        round: i32,
+        approve: bool,
+        comment: String,
+    },
+    ApprovalOutcome {
+        round: i32,
+        approved: bool,
+    },
+    Linked {
+        kind: String,
+        other: String,
+    },
+}
+
+impl EventData {
+    fn kind(&self) -> &'static str {
+        match self {
+            EventData::Created { .. } => "created",
+            EventData::Comment { .. } => "comment",
+            EventData::FieldChanged { .. } => "field_changed",
+            EventData::Transition { .. } => "transition",
+            EventData::GroupAssigned { .. } => "group_assigned",
+            EventData::Clock { .. } => "clock",
+            EventData::StateMapped { .. } => "state_mapped",
+            EventData::ApprovalRequested { .. } => "approval_requested",
+            EventData::ApprovalDecision { .. } => "approval_decision",
+            EventData::ApprovalOutcome { .. } => "approval_outcome",
+            EventData::Linked { .. } => "linked",
+        }
+    }
+
+    /// Entries only those who may see internal data get.
+    pub fn is_internal(&self) -> bool {
+        match self {
+            EventData::Comment { public, .. } => !public,
+            EventData::FieldChanged { internal, .. } => *internal,
+            EventData::Clock { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Appends an event. The only writer of `ticket_events`.
+pub async fn record(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    actor: Option<UserId>,
+    data: &EventData,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "insert into ticket_events (ticket_id, actor_id, kind, data, created_at)
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(ticket)
+    .bind(actor)
+    .bind(data.kind())
+    .bind(Json(data))
+    .bind(to_db(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One entry of a ticket's timeline.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: i64,
+    pub actor_name: Option<String>,
+    pub data: EventData,
+    pub created_at: Timestamp,
+}
+
+pub(super) async fn list(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    internal: bool,
+) -> Result<Vec<Event>> {
+    let rows: Vec<(i64, Option<String>, Json<EventData>, jiff_sqlx::Timestamp)> = sqlx::query_as(
+        "select e.id, u.display_name, e.data, e.created_at
+         from ticket_events e left join users u on u.id = e.actor_id
+         where e.ticket_id = $1 order by e.id",
+    )
+    .bind(ticket)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, data, _)| internal || !data.0.is_internal())
+        .map(|(id, actor_name, data, created_at)| Event {
+            id,
+            actor_name,
+            data: data.0,
+            created_at: created_at.to_jiff(),
+        })
+        .collect())
+}

@@ -1,0 +1,346 @@
+//! Moving a ticket through its process: transitions and field edits, checked by the
+//! workflow engine against the screen rules, applied in the caller's transaction with an
+//! event for every change.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use sqlx::PgConnection;
+use sqlx::types::Json;
+
+use super::{
+    EventData, Ticket, acting, approvals, parse_values, record, record_comment, references, touch,
+};
+use crate::core::ids::{GroupId, OrgUnitId, SystemId};
+use crate::core::{Error, FieldErrors, Result};
+use crate::engine::policy::Actor;
+use crate::engine::workflow::{Definition, Effect, FieldKind, Refusal, Value};
+use crate::projects;
+
+/// What a person sent with a change: field values, a comment, and the version of the ticket
+/// their form showed.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    pub values: BTreeMap<String, Vec<String>>,
+    pub comment: String,
+    pub expected_version: Option<i32>,
+}
+
+fn refusals_to_errors(refusals: Vec<Refusal>, default_field: &str) -> Error {
+    let mut errors = FieldErrors::new();
+    for r in refusals {
+        errors.add(r.field.as_deref().unwrap_or(default_field), r.reason);
+    }
+    Error::Invalid(errors)
+}
+
+fn check_version(ticket: &Ticket, input: &Input) -> Result<()> {
+    match input.expected_version {
+        Some(v) if v != ticket.version => Err(Error::Conflict(
+            "Someone else changed this ticket while you were working on it. Your input is kept below; check the latest changes and send it again.".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+async fn definition_of(conn: &mut PgConnection, ticket: &Ticket) -> Result<Definition> {
+    ticket.definition(conn).await?.ok_or_else(|| {
+        Error::Invalid(FieldErrors::one(
+            "transition",
+            "This ticket follows no process.",
+        ))
+    })
+}
+
+/// Takes a transition. `ticket` must have been loaded with `find_for_change`.
+pub async fn take_transition(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    ticket: &Ticket,
+    transition: &str,
+    input: &Input,
+    now: Timestamp,
+) -> Result<()> {
+    check_version(ticket, input)?;
+    let def = definition_of(conn, ticket).await?;
+    let acting = acting(actor, &ticket.facts());
+    let (values, errors) = parse_values(&def, &input.values);
+    errors.into_result()?;
+    let effects = def
+        .check_transition(
+            &ticket.snapshot(),
+            &acting,
+            transition,
+            &values,
+            &input.comment,
+        )
+        .map_err(|r| refusals_to_errors(r, "transition"))?;
+    if !input.comment.trim().is_empty() {
+        record_comment(conn, ticket.id, actor.user_id, &input.comment, now).await?;
+    }
+    let label = def
+        .transition(transition)
+        .map(|t| t.label.clone())
+        .unwrap_or_default();
+    apply(
+        conn,
+        Some(actor),
+        ticket,
+        &def,
+        effects,
+        (transition, &label),
+        now,
+    )
+    .await
+}
+
+/// Changes field values outside a transition, as the screen rules of the current state allow.
+pub async fn update_fields(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    ticket: &Ticket,
+    input: &Input,
+    now: Timestamp,
+) -> Result<()> {
+    check_version(ticket, input)?;
+    let def = definition_of(conn, ticket).await?;
+    let acting = acting(actor, &ticket.facts());
+    let (values, errors) = parse_values(&def, &input.values);
+    errors.into_result()?;
+    let mut refusals = def.check_values(&ticket.state, &acting, &values);
+    // A field left empty in the form clears it, unless it is required.
+    let mut effects = Vec::new();
+    for (field, mode) in def.modes(&ticket.state, &acting) {
+        if !matches!(
+            mode,
+            crate::engine::workflow::Mode::Edit | crate::engine::workflow::Mode::Required
+        ) {
+            continue;
+        }
+        match values.get(&field.key) {
+            Some(v) if ticket.field_values.0.get(&field.key) != Some(v) => {
+                effects.push(Effect::SetField {
+                    field: field.key.clone(),
+                    value: v.clone(),
+                })
+            }
+            Some(_) => {}
+            None if input.values.contains_key(&field.key)
+                && ticket.field_values.0.contains_key(&field.key) =>
+            {
+                if mode == crate::engine::workflow::Mode::Required {
+                    refusals.push(Refusal {
+                        field: Some(field.key.clone()),
+                        reason: format!("{} is required.", field.label),
+                    });
+                } else {
+                    effects.push(Effect::SetField {
+                        field: field.key.clone(),
+                        value: Value::Text(String::new()),
+                    });
+                }
+            }
+            None => {}
+        }
+    }
+    if !refusals.is_empty() {
+        return Err(refusals_to_errors(refusals, "form"));
+    }
+    if effects.is_empty() {
+        return Ok(());
+    }
+    apply(conn, Some(actor), ticket, &def, effects, ("", ""), now).await
+}
+
+/// How a value reads in the history: references by name.
+async fn readable(
+    conn: &mut PgConnection,
+    def: &Definition,
+    field: &str,
+    value: &Value,
+) -> Result<Option<String>> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let kind = def.field(field).map(|f| f.kind);
+    let id = match value {
+        Value::Text(s) => uuid::Uuid::parse_str(s).ok(),
+        _ => None,
+    };
+    let name: Option<String> = match (kind, id) {
+        (Some(FieldKind::System), Some(id)) => {
+            sqlx::query_scalar("select name from systems where id = $1")
+                .bind(SystemId(id))
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        (Some(FieldKind::Site), Some(id)) => {
+            sqlx::query_scalar("select name from org_units where id = $1")
+                .bind(OrgUnitId(id))
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        (Some(FieldKind::Group), Some(id)) => {
+            sqlx::query_scalar("select name from groups where id = $1")
+                .bind(GroupId(id))
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        (Some(FieldKind::User), Some(id)) => {
+            sqlx::query_scalar("select display_name from users where id = $1")
+                .bind(crate::core::ids::UserId(id))
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        _ => None,
+    };
+    Ok(Some(name.unwrap_or_else(|| value.display())))
+}
+
+/// Applies engine effects to a ticket, each with its event. `transition` is (key, label) of
+/// the transition taken, empty for field edits and approval outcomes.
+pub(super) async fn apply(
+    conn: &mut PgConnection,
+    actor: Option<&Actor>,
+    ticket: &Ticket,
+    def: &Definition,
+    effects: Vec<Effect>,
+    transition: (&str, &str),
+    now: Timestamp,
+) -> Result<()> {
+    let by = actor.map(|a| a.user_id);
+    let mut values = ticket.field_values.0.clone();
+    let mut state = ticket.state.clone();
+    for effect in effects {
+        match effect {
+            Effect::SetField { field, value } => {
+                let old = values.get(&field).cloned();
+                let old = match old {
+                    Some(v) => readable(conn, def, &field, &v).await?,
+                    None => None,
+                };
+                let new = readable(conn, def, &field, &value).await?;
+                if value.is_empty() {
+                    values.remove(&field);
+                } else {
+                    values.insert(field.clone(), value);
+                }
+                let (label, internal) = def
+                    .field(&field)
+                    .map_or((field.clone(), false), |f| (f.label.clone(), f.internal));
+                record(
+                    conn,
+                    ticket.id,
+                    by,
+                    &EventData::FieldChanged {
+                        field,
+                        label,
+                        old,
+                        new,
+                        internal,
+                    },
+                    now,
+                )
+                .await?;
+            }
+            Effect::SetGroup { group } => {
+                let id: Option<GroupId> =
+                    sqlx::query_scalar("select id from groups where lower(name) = lower($1)")
+                        .bind(&group)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                let Some(id) = id else {
+                    return Err(Error::Conflict(format!(
+                        "The group {group:?} that this step assigns to no longer exists. Tell an admin."
+                    )));
+                };
+                sqlx::query("update tickets set assignee_group_id = $2 where id = $1")
+                    .bind(ticket.id)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                record(
+                    conn,
+                    ticket.id,
+                    by,
+                    &EventData::GroupAssigned { group },
+                    now,
+                )
+                .await?;
+            }
+            Effect::StartClock { clock } => {
+                clock_event(conn, ticket, by, "start", clock, now).await?
+            }
+            Effect::PauseClock { clock } => {
+                clock_event(conn, ticket, by, "pause", clock, now).await?
+            }
+            Effect::StopClock { clock } => {
+                clock_event(conn, ticket, by, "stop", clock, now).await?
+            }
+            // Delivered by the notification channel (mail issue); nothing to store yet.
+            Effect::Notify { .. } => {}
+            Effect::MoveTo { state: to } => {
+                let target = def
+                    .state(&to)
+                    .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown state {to}")))?;
+                let from_label = def.state(&state).map_or(state.clone(), |s| s.label.clone());
+                sqlx::query("update tickets set state = $2, state_category = $3 where id = $1")
+                    .bind(ticket.id)
+                    .bind(&to)
+                    .bind(target.category.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                record(
+                    conn,
+                    ticket.id,
+                    by,
+                    &EventData::Transition {
+                        transition: transition.0.to_owned(),
+                        label: transition.1.to_owned(),
+                        from: from_label,
+                        to: target.label.clone(),
+                    },
+                    now,
+                )
+                .await?;
+                state = to;
+            }
+            Effect::RequestApprovals { state: at } => {
+                let project = projects::find(conn, ticket.project_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                approvals::start_round(conn, ticket.id, def, &at, &project, &values, now).await?;
+            }
+        }
+    }
+    let (system_id, site_id) = references(def, &values);
+    sqlx::query("update tickets set field_values = $2, system_id = $3, site_id = $4 where id = $1")
+        .bind(ticket.id)
+        .bind(Json(&values))
+        .bind(system_id)
+        .bind(site_id)
+        .execute(&mut *conn)
+        .await?;
+    touch(conn, ticket.id, now).await
+}
+
+async fn clock_event(
+    conn: &mut PgConnection,
+    ticket: &Ticket,
+    by: Option<crate::core::ids::UserId>,
+    action: &str,
+    clock: String,
+    now: Timestamp,
+) -> Result<()> {
+    record(
+        conn,
+        ticket.id,
+        by,
+        &EventData::Clock {
+            action: action.to_owned(),
+            clock,
+        },
+        now,
+    )
+    .await
+}
