@@ -222,6 +222,16 @@ fn field_views(
         .collect()
 }
 
+/// Messages for fields the page does not show (e.g. a hidden field sent by hand), to be
+/// listed at the top of the form.
+fn stray_errors(errors: &FieldErrors, shown: &[&str]) -> Vec<String> {
+    errors
+        .iter()
+        .filter(|(field, _)| !shown.contains(field))
+        .map(|(_, message)| message.to_owned())
+        .collect()
+}
+
 /// Splits a posted form into named inputs and process field values (`f.<key>`).
 fn split_form(
     pairs: Vec<(String, String)>,
@@ -251,6 +261,7 @@ struct NewPage {
     description: String,
     fields: Vec<FieldView>,
     errors: FieldErrors,
+    stray: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -315,6 +326,9 @@ async fn new_page(
         }
     }
     let get = |k: &str| named.get(k).cloned().unwrap_or_default();
+    let mut shown: Vec<&str> = vec!["project_id", "title", "description", "process_id"];
+    shown.extend(fields.iter().map(|f| f.key.as_str()));
+    let stray = stray_errors(&errors, &shown);
     render(
         status_for(&errors),
         &NewPage {
@@ -327,6 +341,7 @@ async fn new_page(
             description: get("description"),
             fields,
             errors,
+            stray,
         },
     )
 }
@@ -531,6 +546,7 @@ struct TicketPage {
     events: Vec<EventView>,
     comment: String,
     errors: FieldErrors,
+    stray: Vec<String>,
     conflict: Option<String>,
 }
 
@@ -639,6 +655,19 @@ async fn ticket_page(
         })
         .collect();
     let status = kept.status.unwrap_or(status_for(&kept.errors));
+    let mut shown: Vec<&str> = vec!["comment", "body"];
+    shown.extend(
+        fields
+            .iter()
+            .filter(|f| f.editable())
+            .map(|f| f.key.as_str()),
+    );
+    shown.extend(
+        transitions
+            .iter()
+            .flat_map(|t| t.fields.iter().map(|f| f.key.as_str())),
+    );
+    let stray = stray_errors(&kept.errors, &shown);
     render(
         status,
         &TicketPage {
@@ -655,6 +684,7 @@ async fn ticket_page(
             events,
             comment: kept.comment,
             errors: kept.errors,
+            stray,
             conflict: kept.conflict,
         },
     )

@@ -11,5 +11,6 @@ mod common;
 mod layout;
 mod listener;
 mod policy;
+mod processes;
 mod shell;
 mod tickets;

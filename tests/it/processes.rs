@@ -1,0 +1,291 @@
+//! Processes at work over HTTP: forms made for the process, transitions by role, screens
+//! enforced on the server, approvals, conflicts.
+
+use axum::http::StatusCode;
+use unitrack::projects::systems::{self, Criticality, SystemInput};
+
+use crate::common::{TestApp, t0};
+
+async fn events_of(app: &TestApp, key_number: i64) -> Vec<String> {
+    sqlx::query_scalar(
+        "select e.kind from ticket_events e join tickets t on t.id = e.ticket_id where t.number = $1 order by e.id",
+    )
+    .bind(key_number)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+async fn state_of(app: &TestApp, number: i64) -> String {
+    sqlx::query_scalar("select state from tickets where number = $1")
+        .bind(number)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn version_of(app: &TestApp, number: i64) -> String {
+    let v: i32 = sqlx::query_scalar("select version from tickets where number = $1")
+        .bind(number)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    v.to_string()
+}
+
+#[tokio::test]
+async fn an_access_request_goes_to_the_system_owner_and_moves_on_when_approved() {
+    let mut app = TestApp::new().await;
+    let hd = app.create_project("HD", "Help desk").await.to_string();
+    app.create_user("rita@example.com", "Rita Requester", false)
+        .await;
+    let owner = app
+        .create_user("olga@example.com", "Olga Owner", false)
+        .await;
+    app.create_user_with_role("lars@example.com", "Lars Agent", "Agent L1")
+        .await;
+    let mut conn = app.pool.acquire().await.unwrap();
+    let sap = systems::create(
+        &mut conn,
+        &SystemInput {
+            name: "SAP".into(),
+            owner_id: Some(owner),
+            support_group_id: None,
+            criticality: Criticality::High,
+        },
+        t0(),
+    )
+    .await
+    .unwrap()
+    .to_string();
+    drop(conn);
+
+    app.login("rita@example.com").await;
+    app.get("/tickets/new?process=access_request")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Access level")
+        .assert_contains("Why you need it")
+        .assert_contains(">SAP<");
+    // A required field left empty: a message beside it, the input kept, nothing written.
+    app.post_form(
+        "/tickets",
+        &[
+            ("process", "access_request"),
+            ("project_id", &hd),
+            ("title", "SAP access please"),
+            ("description", "for month end"),
+            ("f.access_level", "write"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("System is required.")
+    .assert_contains("Why you need it is required.")
+    .assert_contains("value=\"SAP access please\"");
+    assert_eq!(app.count("select count(*) from tickets").await, 0);
+    app.post_form(
+        "/tickets",
+        &[
+            ("process", "access_request"),
+            ("project_id", &hd),
+            ("title", "SAP access please"),
+            ("description", "for month end"),
+            ("f.system", &sap),
+            ("f.access_level", "write"),
+            ("f.justification", "Month-end closing"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    let page = app.get("/tickets/HD-1").await;
+    page.assert_contains("Access request")
+        .assert_contains("Send to the system owner")
+        .assert_not_contains(">Reject<");
+    let version = version_of(&app, 1).await;
+    app.post_form(
+        "/tickets/HD-1/transitions/send_for_approval",
+        &[("version", &version)],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    assert_eq!(state_of(&app, 1).await, "owner_approval");
+
+    let mut olga = app.other_browser();
+    olga.login("olga@example.com").await;
+    olga.get("/approvals")
+        .await
+        .assert_contains("HD-1")
+        .assert_contains("SAP access please");
+    olga.get("/tickets/HD-1")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains(">Approve<");
+    olga.post_form(
+        "/tickets/HD-1/approval",
+        &[("decision", "reject"), ("comment", "")],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("Say why you reject it.");
+    olga.post_form(
+        "/tickets/HD-1/approval",
+        &[("decision", "approve"), ("comment", "ok for Q4")],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    assert_eq!(state_of(&app, 1).await, "provisioning");
+    olga.get("/approvals").await.assert_not_contains("HD-1");
+    // A second decision, or one by someone not asked, is refused.
+    olga.post_form("/tickets/HD-1/approval", &[("decision", "approve")])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("You have no open approval");
+
+    let mut lars = app.other_browser();
+    lars.login("lars@example.com").await;
+    let version = version_of(&app, 1).await;
+    lars.post_form(
+        "/tickets/HD-1/transitions/granted",
+        &[("version", &version), ("comment", "Role SAP_WRITE given")],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    let version = version_of(&app, 1).await;
+    app.post_form(
+        "/tickets/HD-1/transitions/confirm",
+        &[("version", &version)],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    assert_eq!(state_of(&app, 1).await, "closed");
+    assert_eq!(
+        events_of(&app, 1).await,
+        [
+            "created",
+            "transition",
+            "approval_requested",
+            "approval_decision",
+            "approval_outcome",
+            "transition",
+            "comment",
+            "transition",
+            "transition"
+        ]
+    );
+    app.get("/requests").await.assert_contains("Closed");
+}
+
+#[tokio::test]
+async fn screens_are_enforced_on_the_server_and_stale_forms_get_a_conflict() {
+    let mut app = TestApp::new().await;
+    let hd = app.create_project("HD", "Help desk").await.to_string();
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.create_user_with_role("lars@example.com", "Lars L1", "Agent L1")
+        .await;
+    app.create_user_with_role("lena@example.com", "Lena L2", "Agent L2")
+        .await;
+    app.login("rita@example.com").await;
+    // The internal root-cause field is hidden from the requester: sending it by hand is refused.
+    app.post_form(
+        "/tickets",
+        &[
+            ("process", "bug"),
+            ("project_id", &hd),
+            ("title", "Crash"),
+            ("description", ""),
+            ("f.steps", "click save"),
+            ("f.root_cause", "forged"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("Root cause cannot be changed here.");
+    app.post_form(
+        "/tickets",
+        &[
+            ("process", "bug"),
+            ("project_id", &hd),
+            ("title", "Crash"),
+            ("description", ""),
+            ("f.steps", "click save"),
+            ("f.severity", "major"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    app.get("/tickets/HD-1")
+        .await
+        .assert_not_contains("Root cause");
+
+    let mut lars = app.other_browser();
+    lars.login("lars@example.com").await;
+    lars.get("/tickets/HD-1")
+        .await
+        .assert_contains("Root cause")
+        .assert_contains("Start triage")
+        .assert_not_contains("Start work");
+    // L1 may not take L2's step.
+    let version = version_of(&app, 1).await;
+    lars.post_form("/tickets/HD-1/transitions/start", &[("version", &version)])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("cannot be taken from New");
+    lars.post_form("/tickets/HD-1/transitions/triage", &[("version", &version)])
+        .await
+        .assert_redirect_to("/tickets/HD-1");
+    let mut lena = app.other_browser();
+    lena.login("lena@example.com").await;
+    // Lena's form was loaded before Lars's change: a conflict, her input kept.
+    lena.post_form(
+        "/tickets/HD-1/transitions/wont_fix",
+        &[
+            ("version", &version),
+            ("comment", "cannot reproduce at all"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::CONFLICT)
+    .assert_contains("Someone else changed this ticket")
+    .assert_contains("cannot reproduce at all");
+    let version = version_of(&app, 1).await;
+    lena.post_form(
+        "/tickets/HD-1/transitions/wont_fix",
+        &[("version", &version), ("comment", "")],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("needs a comment");
+    // The agent records the internal root cause; the requester never sees it, even in history.
+    lena.post_form(
+        "/tickets/HD-1/fields",
+        &[
+            ("version", &version),
+            ("f.root_cause", "null pointer in save"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    lena.get("/tickets/HD-1")
+        .await
+        .assert_contains("null pointer in save");
+    app.get("/tickets/HD-1")
+        .await
+        .assert_not_contains("null pointer")
+        .assert_not_contains("Root cause");
+    // The requester cannot change severity after filing (read-only now).
+    let version = version_of(&app, 1).await;
+    app.post_form(
+        "/tickets/HD-1/fields",
+        &[("version", &version), ("f.severity", "blocker")],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("Severity cannot be changed here.");
+    let severity: Option<String> =
+        sqlx::query_scalar("select field_values->>'severity' from tickets")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(severity.as_deref(), Some("major"));
+}
