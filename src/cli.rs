@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::core::Error;
 use crate::core::time::{Clock, SystemClock};
 use crate::people::{passwords, roles, sessions, users};
-use crate::{db, startup, telemetry};
+use crate::{db, processes, startup, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +40,30 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Keep process definitions as TOML files under version control.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write every process (its draft) as <dir>/<key>.toml.
+    Export {
+        #[arg(long, default_value = "config/processes")]
+        dir: PathBuf,
+    },
+    /// Check the files in <dir> against this database's roles and groups; change nothing.
+    Check {
+        #[arg(long, default_value = "config/processes")]
+        dir: PathBuf,
+    },
+    /// Import the files in <dir> as drafts (all or nothing); --publish also publishes them.
+    Import {
+        #[arg(long, default_value = "config/processes")]
+        dir: PathBuf,
+        #[arg(long)]
+        publish: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +121,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Serve { demo } => startup::run(config, demo).await,
             Command::Migrate => migrate(&config).await,
             Command::User(cmd) => user(&config, cmd).await,
+            Command::Config(cmd) => config_files(&config, cmd).await,
         }
     });
     match result {
@@ -213,4 +238,90 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn read_dir(dir: &std::path::Path) -> anyhow::Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            files.push((path.display().to_string(), text));
+        }
+    }
+    files.sort();
+    anyhow::ensure!(!files.is_empty(), "no .toml files in {}", dir.display());
+    Ok(files)
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+async fn config_files(config: &Config, command: ConfigCommand) -> anyhow::Result<()> {
+    let database = startup::open_database(config).await?;
+    let result = async {
+        db::migrate(&database.pool).await?;
+        let mut tx = database.pool.begin().await?;
+        processes::ensure_defaults(&mut tx, SystemClock.now())
+            .await
+            .map_err(field_errors)?;
+        match command {
+            ConfigCommand::Export { dir } => {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let files = processes::export_files(&mut tx)
+                    .await
+                    .map_err(field_errors)?;
+                for (name, text) in &files {
+                    let path = dir.join(name);
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                tx.commit().await?;
+                println!("exported {} process(es) to {}", files.len(), dir.display());
+            }
+            ConfigCommand::Check { dir } => {
+                let files = read_dir(&dir)?;
+                let known = processes::known(&mut tx).await.map_err(field_errors)?;
+                let (parsed, errors) = processes::check_files(&files, &known);
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                anyhow::ensure!(
+                    errors.is_empty(),
+                    "{} problem(s); nothing was changed",
+                    errors.len()
+                );
+                println!("{} process file(s) are valid", parsed.len());
+            }
+            ConfigCommand::Import { dir, publish } => {
+                let files = read_dir(&dir)?;
+                match processes::import_files(&mut tx, &files, publish, SystemClock.now())
+                    .await
+                    .map_err(field_errors)?
+                {
+                    Ok(count) => {
+                        tx.commit().await?;
+                        println!(
+                            "imported {count} process(es){}",
+                            if publish {
+                                " and published them"
+                            } else {
+                                " as drafts"
+                            }
+                        );
+                    }
+                    Err(errors) => {
+                        for e in &errors {
+                            eprintln!("{e}");
+                        }
+                        anyhow::bail!("{} problem(s); nothing was changed", errors.len());
+                    }
+                }
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    database.close().await?;
+    result
 }

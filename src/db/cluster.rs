@@ -249,12 +249,13 @@ impl Cluster {
         &self.database
     }
 
-    /// A URL people can paste into `psql`.
+    /// A URL for `psql` or `DATABASE_URL`: the socket folder, percent-encoded, as the host.
     pub fn display_url(&self, database: &str) -> String {
-        format!(
-            "postgresql://{SUPERUSER}@/{database}?host={}&port={PORT}",
-            self.socket_dir().display()
+        let socket: String = url::form_urlencoded::byte_serialize(
+            self.socket_dir().as_os_str().as_encoded_bytes(),
         )
+        .collect();
+        format!("postgresql://{SUPERUSER}@{socket}:{PORT}/{database}")
     }
 
     /// The process id of the running postmaster, read from its lock file.

@@ -317,3 +317,116 @@ mod tests {
         }
     }
 }
+
+/// A problem in a process file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub file: String,
+    pub problem: String,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file, self.problem)
+    }
+}
+
+/// Parses and validates process files (name, text); every problem of every file.
+pub fn check_files(
+    files: &[(String, String)],
+    known: &Known,
+) -> (Vec<ProcessFile>, Vec<FileError>) {
+    let mut parsed = Vec::new();
+    let mut errors = Vec::new();
+    let mut keys = BTreeSet::new();
+    for (name, text) in files {
+        match ProcessFile::parse(text) {
+            Err(problem) => errors.push(FileError {
+                file: name.clone(),
+                problem,
+            }),
+            Ok(file) => {
+                if !keys.insert(file.key.clone()) {
+                    errors.push(FileError {
+                        file: name.clone(),
+                        problem: format!("key: {:?} is used by another file", file.key),
+                    });
+                }
+                for e in validate(&file.definition, known) {
+                    errors.push(FileError {
+                        file: name.clone(),
+                        problem: format!("definition.{e}"),
+                    });
+                }
+                parsed.push(file);
+            }
+        }
+    }
+    (parsed, errors)
+}
+
+/// Imports process files in one transaction: all or nothing. With `publish`, each draft is
+/// published too (refused if open tickets would be stranded: publish those in the browser,
+/// where states can be mapped).
+pub async fn import_files(
+    conn: &mut PgConnection,
+    files: &[(String, String)],
+    publish_too: bool,
+    now: Timestamp,
+) -> Result<std::result::Result<usize, Vec<FileError>>> {
+    let known = known(conn).await?;
+    let (parsed, errors) = check_files(files, &known);
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    let mut problems = Vec::new();
+    for file in &parsed {
+        let id = upsert(conn, file, now).await?;
+        if publish_too {
+            match publish(conn, id, &[], None, now).await? {
+                Ok(_) => {}
+                Err(PublishError::Unmapped(states)) => problems.push(FileError {
+                    file: file.key.clone(),
+                    problem: format!(
+                        "open tickets are in removed states {}: publish in the browser to map them",
+                        states
+                            .iter()
+                            .map(|(s, n)| format!("{s} ({n})"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }),
+                Err(PublishError::Invalid(errors)) => {
+                    problems.extend(errors.into_iter().map(|e| FileError {
+                        file: file.key.clone(),
+                        problem: e.to_string(),
+                    }))
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(Ok(parsed.len()))
+    } else {
+        Ok(Err(problems))
+    }
+}
+
+/// Every process's draft as a file (name, TOML).
+pub async fn export_files(conn: &mut PgConnection) -> Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    for p in list(conn).await? {
+        let definition = draft(conn, p.id).await?;
+        let file = ProcessFile {
+            key: p.key.clone(),
+            name: p.name,
+            description: p.description,
+            definition,
+        };
+        let text = file
+            .to_toml()
+            .map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))?;
+        files.push((format!("{}.toml", p.key), text));
+    }
+    Ok(files)
+}

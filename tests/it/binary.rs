@@ -251,3 +251,74 @@ fn bad_settings_and_a_busy_port_are_one_line_errors() {
     assert!(err.contains("cannot reach the database"), "{err}");
     assert!(err.contains("***") && !err.contains("hunter2"), "{err}");
 }
+
+#[tokio::test]
+async fn process_definitions_round_trip_through_toml_files_and_bad_files_change_nothing() {
+    let db = crate::common::TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .env("DATABASE_URL", db.url())
+            .env("UNITRACK_LOG", "warn")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let files = dir.path().to_str().unwrap();
+    let out = run(&["config", "export", "--dir", files]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bug = dir.path().join("bug.toml");
+    let text = std::fs::read_to_string(&bug).unwrap();
+    assert!(text.contains("Steps to reproduce"));
+    let out = run(&["config", "check", "--dir", files]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Break two things: every problem is reported with its path, and nothing changes.
+    let broken = text
+        .replacen("to = \"in_progress\"", "to = \"in_progres\"", 1)
+        .replacen("\"Agent L1\"", "\"Agent X\"", 1);
+    std::fs::write(&bug, &broken).unwrap();
+    let out = run(&["config", "import", "--dir", files, "--publish"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bug.toml: definition.transitions.start.to: unknown state \"in_progres\""),
+        "{err}"
+    );
+    assert!(err.contains("unknown role \"Agent X\""), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    let versions: i64 = sqlx::query_scalar("select count(*) from process_versions")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(versions, 6);
+
+    // A real change imports and publishes as version 2.
+    std::fs::write(
+        &bug,
+        text.replace("Steps to reproduce", "How to make it happen"),
+    )
+    .unwrap();
+    let out = run(&["config", "import", "--dir", files, "--publish"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (version, label): (i32, String) = sqlx::query_as(
+        "select v.version, v.definition->'fields'->1->>'label' from process_versions v join processes p on p.id = v.process_id
+         where p.key = 'bug' order by v.version desc limit 1",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((version, label.as_str()), (2, "How to make it happen"));
+}

@@ -26,6 +26,8 @@ use unitrack::web;
 
 struct Server {
     admin: PgConnectOptions,
+    /// A URL for a database of this server, with `{db}` for its name.
+    url_pattern: String,
     template: String,
     _cluster: Option<Cluster>,
     _dir: Option<tempfile::TempDir>,
@@ -43,19 +45,23 @@ fn server() -> &'static Server {
 }
 
 fn start_server() -> Server {
-    let (admin, cluster, dir) = match std::env::var("DATABASE_URL") {
-        Ok(url) => (
-            url.parse::<PgConnectOptions>().expect("DATABASE_URL"),
-            None,
-            None,
-        ),
+    let (admin, url_pattern, cluster, dir) = match std::env::var("DATABASE_URL") {
+        Ok(url) => {
+            let mut parsed = url::Url::parse(&url).expect("DATABASE_URL");
+            parsed.set_path("/DBNAME");
+            let pattern = parsed.to_string().replace("DBNAME", "{db}");
+            let admin = url.parse::<PgConnectOptions>().expect("DATABASE_URL");
+            (admin, pattern, None, None)
+        }
         Err(_) => {
             let dir = tempfile::tempdir().expect("temporary folder");
             let mut options = ClusterOptions::new(dir.path(), "postgres");
             options.temporary = true;
             let cluster = Cluster::start(&options).expect("private test cluster");
+            let pattern = cluster.display_url("{db}");
             (
                 cluster.connect_options("postgres"),
+                pattern,
                 Some(cluster),
                 Some(dir),
             )
@@ -97,6 +103,7 @@ fn start_server() -> Server {
     });
     Server {
         admin,
+        url_pattern,
         template,
         _cluster: cluster,
         _dir: dir,
@@ -134,6 +141,13 @@ impl TestDb {
             options,
             name,
         }
+    }
+}
+
+impl TestDb {
+    /// A `DATABASE_URL` for this database (for running the binary against it).
+    pub fn url(&self) -> String {
+        server().url_pattern.replace("{db}", &self.name)
     }
 }
 
