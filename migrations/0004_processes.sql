@@ -85,3 +85,8 @@ create table ticket_links (
     constraint ticket_links_key unique (from_ticket, to_ticket, kind)
 );
 create index ticket_links_to_idx on ticket_links (to_ticket);
+
+-- The Admin role administers processes too.
+insert into role_permissions (role_id, permission)
+select id, 'admin.processes' from roles where name = 'Admin'
+on conflict do nothing;

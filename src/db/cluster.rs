@@ -251,10 +251,9 @@ impl Cluster {
 
     /// A URL for `psql` or `DATABASE_URL`: the socket folder, percent-encoded, as the host.
     pub fn display_url(&self, database: &str) -> String {
-        let socket: String = url::form_urlencoded::byte_serialize(
-            self.socket_dir().as_os_str().as_encoded_bytes(),
-        )
-        .collect();
+        let socket: String =
+            url::form_urlencoded::byte_serialize(self.socket_dir().as_os_str().as_encoded_bytes())
+                .collect();
         format!("postgresql://{SUPERUSER}@{socket}:{PORT}/{database}")
     }
 

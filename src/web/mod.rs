@@ -328,6 +328,36 @@ pub fn routes() -> Vec<Route> {
             admin::systems::update,
         ),
         Route::get("/admin/audit", Global(AdminAudit), admin::audit::list),
+        Route::get(
+            "/admin/processes",
+            Global(AdminProcesses),
+            admin::processes::list,
+        ),
+        Route::post(
+            "/admin/processes",
+            Global(AdminProcesses),
+            admin::processes::create,
+        ),
+        Route::get(
+            "/admin/processes/{key}",
+            Global(AdminProcesses),
+            admin::processes::show,
+        ),
+        Route::post(
+            "/admin/processes/{key}",
+            Global(AdminProcesses),
+            admin::processes::save,
+        ),
+        Route::post(
+            "/admin/processes/{key}/publish",
+            Global(AdminProcesses),
+            admin::processes::publish,
+        ),
+        Route::get(
+            "/admin/processes/{key}/simulate",
+            Global(AdminProcesses),
+            admin::processes::simulate,
+        ),
     ]
 }
 

@@ -181,6 +181,7 @@ fn concrete(
         out.push('/');
         let value = match segment {
             "{key}" if pattern.starts_with("/tickets") => ticket.to_owned(),
+            "{key}" if pattern.starts_with("/admin/processes") => "question".to_owned(),
             "{key}" => "HD".to_owned(),
             "{file}" => "app.css".to_owned(),
             "{token}" => world.ids["token"].clone(),

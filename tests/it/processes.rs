@@ -289,3 +289,136 @@ async fn screens_are_enforced_on_the_server_and_stale_forms_get_a_conflict() {
             .unwrap();
     assert_eq!(severity.as_deref(), Some("major"));
 }
+
+#[tokio::test]
+async fn an_admin_edits_checks_simulates_and_publishes_a_workflow_without_stranding_tickets() {
+    let mut app = TestApp::new().await;
+    let hd = app.create_project("HD", "Help desk").await.to_string();
+    app.create_user("admin@example.com", "Alex Admin", true)
+        .await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.login("admin@example.com").await;
+    app.post_form(
+        "/admin/processes",
+        &[("key", "hardware"), ("name", "Hardware order")],
+    )
+    .await
+    .assert_redirect_to("/admin/processes/hardware");
+    app.post_form("/admin/processes", &[("key", "Bad Key"), ("name", "")])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("lowercase letters")
+        .assert_contains("Enter a name.");
+    let page = app.get("/admin/processes/hardware").await;
+    page.assert_contains("<svg")
+        .assert_contains(">New</text>")
+        .assert_contains("none yet")
+        .assert_not_contains("<script");
+
+    // An invalid draft is not saved: every problem named, the text kept.
+    let bad = r#"key = "hardware"
+name = "Hardware order"
+
+[[definition.states]]
+key = "new"
+label = "New"
+category = "new"
+initial = true
+
+[[definition.states]]
+key = "ordered"
+label = "Ordered"
+category = "open"
+
+[[definition.states]]
+key = "closed"
+label = "Closed"
+category = "closed"
+
+[[definition.transitions]]
+key = "order"
+label = "Order"
+from = ["new"]
+to = "orderd"
+roles = ["Agent L9"]
+"#;
+    app.post_form("/admin/processes/hardware", &[("toml", bad)])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("definition.transitions.order.to: unknown state &#34;orderd&#34;")
+        .assert_contains("unknown role &#34;Agent L9&#34;")
+        .assert_contains("Agent L9");
+    let good = bad
+        .replace("to = \"orderd\"", "to = \"ordered\"")
+        .replace("Agent L9", "Agent L1")
+        + "\n[[definition.transitions]]\nkey = \"deliver\"\nlabel = \"Delivered\"\nfrom = [\"ordered\", \"new\"]\nto = \"closed\"\nroles = [\"Agent L1\", \"requester\"]\n";
+    app.post_form("/admin/processes/hardware", &[("toml", &good)])
+        .await
+        .assert_redirect_to("/admin/processes/hardware");
+    // Simulation: a requester may not order, an agent may.
+    app.get("/admin/processes/hardware/simulate?state=new&role=requester")
+        .await
+        .assert_contains("Order → Ordered: refused")
+        .assert_contains("Delivered → Closed</a> (allowed)");
+    app.post_form("/admin/processes/hardware/publish", &[])
+        .await
+        .assert_redirect_to("/admin/processes/hardware");
+
+    // A ticket sits in "ordered"; the next version drops that state.
+    let mut rita = app.other_browser();
+    rita.login("rita@example.com").await;
+    rita.post_form(
+        "/tickets",
+        &[
+            ("process", "hardware"),
+            ("project_id", &hd),
+            ("title", "New laptop"),
+            ("description", ""),
+        ],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    sqlx::query("update tickets set state = 'ordered', state_category = 'open'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let without_ordered = good
+        .replace("[[definition.states]]\nkey = \"ordered\"\nlabel = \"Ordered\"\ncategory = \"open\"\n\n", "")
+        .replace("to = \"ordered\"", "to = \"closed\"")
+        .replace("from = [\"ordered\", \"new\"]", "from = [\"new\"]")
+        .replace("key = \"order\"\nlabel = \"Order\"", "key = \"order\"\nlabel = \"Order and close\"");
+    app.post_form("/admin/processes/hardware", &[("toml", &without_ordered)])
+        .await
+        .assert_redirect_to("/admin/processes/hardware");
+    app.post_form("/admin/processes/hardware/publish", &[])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("1 open ticket(s) are in &#34;ordered&#34;")
+        .assert_contains("name=\"map.ordered\"");
+    let versions: i64 = sqlx::query_scalar("select count(*) from process_versions v join processes p on p.id = v.process_id where p.key = 'hardware'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        versions, 1,
+        "nothing published while tickets would be stranded"
+    );
+    app.post_form(
+        "/admin/processes/hardware/publish",
+        &[("map.ordered", "new")],
+    )
+    .await
+    .assert_redirect_to("/admin/processes/hardware");
+    let (state, version): (String, i32) =
+        sqlx::query_as("select state, process_version from tickets")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), version), ("new", 2));
+    rita.get("/tickets/HD-1")
+        .await
+        .assert_contains("moved it from removed state ordered to New (process version 2)");
+    app.get("/admin/audit")
+        .await
+        .assert_contains("process publish");
+}

@@ -53,6 +53,7 @@ catalog! {
     AdminProjects = "admin.projects", "Administer projects";
     AdminOrg = "admin.org", "Administer organisation units, sites and domain rules";
     AdminSystems = "admin.systems", "Administer the systems registry";
+    AdminProcesses = "admin.processes", "Administer processes, workflows and screens";
     AdminAudit = "admin.audit", "Read the admin audit log";
 }
 

@@ -5,6 +5,7 @@
 //! No I/O, no clock: the caller stores and applies.
 
 mod definition;
+pub mod diagram;
 mod validate;
 
 #[cfg(test)]

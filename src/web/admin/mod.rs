@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod groups;
 pub mod org;
+pub mod processes;
 pub mod projects;
 pub mod roles;
 pub mod systems;
