@@ -6,6 +6,7 @@
 pub mod approvals;
 mod events;
 pub mod flow;
+pub mod links;
 
 use std::collections::BTreeMap;
 
@@ -44,6 +45,9 @@ pub struct NewTicket {
     /// A sub-task's parent.
     #[serde(default)]
     pub parent_id: Option<TicketId>,
+    /// The site or business unit (when the process has no site field of its own).
+    #[serde(default)]
+    pub site_id: Option<OrgUnitId>,
 }
 
 fn check_text(errors: &mut FieldErrors, field: &str, text: &str, max: usize, required: bool) {
@@ -191,8 +195,20 @@ pub async fn create(
             errors.add(refusal.field.as_deref().unwrap_or("form"), refusal.reason);
         }
     }
+    if let Some(parent) = input.parent_id {
+        let mut qb: QueryBuilder<Postgres> =
+            QueryBuilder::new("select exists (select 1 from tickets t where t.id = ");
+        qb.push_bind(parent);
+        policy::push_ticket_scope(&mut qb, actor, "t");
+        qb.push(")");
+        let visible: bool = qb.build_query_scalar().fetch_one(&mut *conn).await?;
+        if !visible {
+            errors.add("parent_id", "The parent ticket does not exist.");
+        }
+    }
     errors.into_result()?;
     let (system_id, site_id) = references(&def, &values);
+    let site_id = site_id.or(input.site_id);
     let (project_key, number) = projects::take_ticket_number(conn, project.id).await?;
     let id = TicketId::new();
     let title = input.title.trim();

@@ -397,6 +397,7 @@ pub async fn create(
         description: get("description"),
         values: values.clone(),
         parent_id: get("parent_id").parse::<TicketId>().ok(),
+        site_id: get("site_id").parse().ok(),
     };
     let mut tx = state.pool.begin().await?;
     match tickets::create(&mut tx, &actor, &input, state.clock.now()).await {
@@ -543,6 +544,14 @@ struct TicketPage {
     transitions: Vec<TransitionView>,
     rounds: Vec<RoundView>,
     my_approval: bool,
+    links: Vec<tickets::links::Linked>,
+    link_kinds: [(&'static str, &'static str); 5],
+    can_link: bool,
+    can_add_subtask: bool,
+    children: Vec<tickets::links::Child>,
+    rollup: (usize, usize, usize),
+    subtask_processes: Vec<Process>,
+    sites: Vec<(String, String)>,
     events: Vec<EventView>,
     comment: String,
     errors: FieldErrors,
@@ -618,6 +627,30 @@ async fn ticket_page(
             });
         }
     }
+    let links = tickets::links::of(&mut conn, actor, ticket.id).await?;
+    let children = tickets::links::children(&mut conn, actor, ticket.id).await?;
+    let count = |what: &str| children.iter().filter(|c| c.rollup() == what).count();
+    let rollup = (count("done"), count("open"), count("blocked"));
+    let can_link = policy::decide(actor, Action::EditTicket, Target::Ticket(&facts)).allowed();
+    let can_add_subtask = policy::decide(
+        actor,
+        Action::CreateTicket(ticket.project_id),
+        Target::Nothing,
+    )
+    .allowed()
+        && ticket.state_category != "closed";
+    let subtask_processes = if can_add_subtask {
+        processes::list_fileable(&mut conn).await?
+    } else {
+        Vec::new()
+    };
+    let sites: Vec<(String, String)> = if can_add_subtask {
+        sqlx::query_as("select id::text, name from org_units where kind in ('site', 'business_unit') order by lower(name)")
+            .fetch_all(&mut *conn)
+            .await?
+    } else {
+        Vec::new()
+    };
     let answers = approvals::rounds(&mut conn, ticket.id).await?;
     let my_approval = answers
         .iter()
@@ -655,7 +688,7 @@ async fn ticket_page(
         })
         .collect();
     let status = kept.status.unwrap_or(status_for(&kept.errors));
-    let mut shown: Vec<&str> = vec!["comment", "body"];
+    let mut shown: Vec<&str> = vec!["comment", "body", "other"];
     shown.extend(
         fields
             .iter()
@@ -679,6 +712,14 @@ async fn ticket_page(
             transitions,
             rounds,
             my_approval,
+            links,
+            link_kinds: tickets::links::KINDS,
+            can_link,
+            can_add_subtask,
+            children,
+            rollup,
+            subtask_processes,
+            sites,
             state_label,
             ticket,
             events,
@@ -898,4 +939,58 @@ pub async fn waiting(
             rows,
         },
     )
+}
+
+#[derive(Deserialize)]
+pub struct LinkForm {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    other: String,
+}
+
+pub async fn link(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(key): Path<String>,
+    Form(form): Form<LinkForm>,
+) -> Result<Response> {
+    let key = parse_key(&key)?;
+    let mut tx = state.pool.begin().await?;
+    let ticket = tickets::find_for_change(&mut tx, &actor, &key).await?;
+    match tickets::links::add(
+        &mut tx,
+        &actor,
+        &ticket,
+        &form.kind,
+        &form.other,
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(flash::redirect(
+                &paths::ticket(&key.to_string()),
+                flash::Kind::Success,
+                "Linked.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            ticket_page(
+                &state,
+                shell,
+                &actor,
+                &key,
+                Kept {
+                    errors,
+                    ..Kept::default()
+                },
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
 }

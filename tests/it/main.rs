@@ -7,6 +7,7 @@ mod admin;
 mod auth;
 mod authz;
 mod binary;
+mod change_from_hell;
 mod common;
 mod layout;
 mod listener;
