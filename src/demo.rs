@@ -170,6 +170,13 @@ pub async fn load(pool: &PgPool, now: jiff::Timestamp) -> Result<bool> {
         groups::add_member(&mut tx, group, member).await?;
         group_ids.push(group);
     }
+    // The change board approves change requests in both projects.
+    if let Some(board) = group_ids.get(3) {
+        sqlx::query("update projects set change_board_group_id = $1")
+            .bind(board)
+            .execute(&mut *tx)
+            .await?;
+    }
     let approver = user(&mut tx, "approver@example.com").await?;
     systems::create(
         &mut tx,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 
 use crate::core::error::{OnConstraint, missing_reference};
-use crate::core::ids::{ProjectId, ProjectKey, UserId};
+use crate::core::ids::{GroupId, ProjectId, ProjectKey, UserId};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};
 
@@ -56,10 +56,13 @@ pub struct Project {
     pub point_of_contact_name: Option<String>,
     /// Requesters also see the tickets of their organisation unit.
     pub org_unit_visible: bool,
+    /// The group that approves change requests here.
+    pub change_board_group_id: Option<GroupId>,
 }
 
 const SELECT: &str = "select p.id, p.key, p.name, p.kind, p.point_of_contact_id,
-        u.display_name as point_of_contact_name, p.requester_visibility = 'org_unit' as org_unit_visible
+        u.display_name as point_of_contact_name, p.requester_visibility = 'org_unit' as org_unit_visible,
+        p.change_board_group_id
      from projects p left join users u on u.id = p.point_of_contact_id";
 
 /// What a person typed for a project.
@@ -69,6 +72,7 @@ pub struct ProjectInput {
     pub kind: Kind,
     pub point_of_contact_id: Option<UserId>,
     pub org_unit_visible: bool,
+    pub change_board_group_id: Option<GroupId>,
 }
 
 impl ProjectInput {
@@ -78,6 +82,7 @@ impl ProjectInput {
             kind,
             point_of_contact_id: None,
             org_unit_visible: false,
+            change_board_group_id: None,
         }
     }
 }
@@ -106,8 +111,9 @@ pub async fn create(
     errors.into_result()?;
     let id = ProjectId::new();
     sqlx::query(
-        "insert into projects (id, key, name, kind, point_of_contact_id, requester_visibility, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into projects (id, key, name, kind, point_of_contact_id, requester_visibility, created_at,
+                               change_board_group_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(id)
     .bind(key.as_ref().map(ProjectKey::as_str))
@@ -116,6 +122,7 @@ pub async fn create(
     .bind(input.point_of_contact_id)
     .bind(visibility(input.org_unit_visible))
     .bind(to_db(now))
+    .bind(input.change_board_group_id)
     .execute(conn)
     .await
     .on_constraint("projects_key_key", || {
@@ -131,7 +138,8 @@ pub async fn update(conn: &mut PgConnection, id: ProjectId, input: &ProjectInput
         return Err(Error::Invalid(FieldErrors::one("name", "Enter a name.")));
     }
     let done = sqlx::query(
-        "update projects set name = $2, kind = $3, point_of_contact_id = $4, requester_visibility = $5
+        "update projects set name = $2, kind = $3, point_of_contact_id = $4, requester_visibility = $5,
+                change_board_group_id = $6
          where id = $1",
     )
     .bind(id)
@@ -139,6 +147,7 @@ pub async fn update(conn: &mut PgConnection, id: ProjectId, input: &ProjectInput
     .bind(input.kind)
     .bind(input.point_of_contact_id)
     .bind(visibility(input.org_unit_visible))
+    .bind(input.change_board_group_id)
     .execute(conn)
     .await
     .map_err(|e| missing_reference("point_of_contact_id", "This person does not exist.")(Error::Db(e)))?;

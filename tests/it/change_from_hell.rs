@@ -100,11 +100,24 @@ async fn the_change_request_from_hell() {
     for member in &cab {
         groups::add_member(&mut conn, board, *member).await.unwrap();
     }
-    sqlx::query("update projects set change_board_group_id = $1 where key = 'ERP'")
-        .bind(board)
-        .execute(&mut *conn)
+    drop(conn);
+    let mut admin = app.other_browser();
+    app.create_user("admin@example.com", "Alex Admin", true)
+        .await;
+    admin.login("admin@example.com").await;
+    admin
+        .post_form(
+            "/admin/projects/ERP",
+            &[
+                ("name", "ERP development"),
+                ("kind", "development"),
+                ("contact", "pm@example.com"),
+                ("change_board_group_id", &board.to_string()),
+            ],
+        )
         .await
-        .unwrap();
+        .assert_redirect_to("/admin/projects/ERP");
+    let mut conn = app.pool.acquire().await.unwrap();
     let europe = org::create(&mut conn, None, "Europe", UnitKind::Region, now)
         .await
         .unwrap();
@@ -295,12 +308,13 @@ async fn the_change_request_from_hell() {
         .await
         .assert_redirect_to(&format!("/tickets/ERP-{}", i + 2));
     }
-    dev_b.post_form(
-        "/tickets/ERP-3/links",
-        &[("kind", "blocked_by"), ("other", "ERP-4")],
-    )
-    .await
-    .assert_redirect_to("/tickets/ERP-3");
+    dev_b
+        .post_form(
+            "/tickets/ERP-3/links",
+            &[("kind", "blocked_by"), ("other", "ERP-4")],
+        )
+        .await
+        .assert_redirect_to("/tickets/ERP-3");
     pm_b.post_form(
         "/tickets/ERP-7/transitions/withdraw",
         &[("version", &version(&app, 7).await)],

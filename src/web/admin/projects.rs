@@ -10,7 +10,7 @@ use crate::audit::{self, Change};
 use crate::core::ids::UserId;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::Actor;
-use crate::people::users;
+use crate::people::{groups, users};
 use crate::projects::{self, Kind, Project, ProjectInput};
 use crate::web::AppState;
 use crate::web::extract::Form;
@@ -31,6 +31,8 @@ pub struct ProjectForm {
     contact: String,
     #[serde(default)]
     org_unit_visible: String,
+    #[serde(default)]
+    change_board_group_id: String,
 }
 
 impl ProjectForm {
@@ -45,6 +47,10 @@ impl ProjectForm {
             } else {
                 String::new()
             },
+            change_board_group_id: p
+                .change_board_group_id
+                .map(|g| g.to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -62,12 +68,20 @@ impl ProjectForm {
                 None => errors.add("contact", "There is no account with this e-mail address."),
             }
         }
+        let board = super::optional_id(&self.change_board_group_id, "change_board_group_id")
+            .unwrap_or_else(|e| {
+                for (f, m) in e.iter() {
+                    errors.add(f, m);
+                }
+                None
+            });
         errors.into_result()?;
         Ok(ProjectInput {
             name: self.name.clone(),
             kind: kind.unwrap_or(Kind::ServiceDesk),
             point_of_contact_id: contact,
             org_unit_visible: !self.org_unit_visible.is_empty(),
+            change_board_group_id: board,
         })
     }
 }
@@ -78,6 +92,7 @@ struct ListPage {
     shell: Shell,
     projects: Vec<Project>,
     kinds: [Kind; 3],
+    groups: Vec<groups::Group>,
     form: ProjectForm,
     errors: FieldErrors,
 }
@@ -95,6 +110,7 @@ async fn list_page(
             shell: shell.at("admin"),
             projects: projects::list(&mut conn).await?,
             kinds: Kind::ALL,
+            groups: groups::list(&mut conn).await?,
             form,
             errors,
         },
@@ -153,6 +169,7 @@ struct ShowPage {
     shell: Shell,
     project: Project,
     kinds: [Kind; 3],
+    groups: Vec<groups::Group>,
     form: ProjectForm,
     errors: FieldErrors,
 }
@@ -181,6 +198,7 @@ pub async fn show(
             form: ProjectForm::of(&project, contact),
             project,
             kinds: Kind::ALL,
+            groups: groups::list(&mut conn).await?,
             errors: FieldErrors::new(),
         },
     )
@@ -221,12 +239,14 @@ pub async fn update(
         }
         Err(Error::Invalid(errors)) => {
             drop(tx);
+            let mut conn = state.pool.acquire().await?;
             render(
                 status_for(&errors),
                 &ShowPage {
                     shell: shell.at("admin"),
                     project: before,
                     kinds: Kind::ALL,
+                    groups: groups::list(&mut conn).await?,
                     form,
                     errors,
                 },
