@@ -43,6 +43,8 @@ create index tickets_state_idx on tickets (project_id, state_category, id desc);
 create index tickets_system_idx on tickets (system_id, id desc) where system_id is not null;
 create index tickets_site_idx on tickets (site_id, id desc) where site_id is not null;
 create index tickets_parent_idx on tickets (parent_id) where parent_id is not null;
+-- Filters on any other field value (`field_values @> '{"severity": "blocker"}'`).
+create index tickets_field_values_idx on tickets using gin (field_values jsonb_path_ops);
 
 -- Approval rounds: one per entry into a state with an approval step. A re-submission
 -- starts a new round; earlier rounds stay.

@@ -232,3 +232,19 @@ fn the_sql_scope_has_the_same_branches_as_the_decision() {
     push_ticket_scope(&mut qb, &global, "t");
     assert!(qb.sql().as_str().ends_with("where true"));
 }
+
+#[test]
+fn approvers_see_what_they_are_asked_to_approve_and_may_answer_on_it() {
+    let hd = ProjectId::new();
+    let owner = actor(vec![]);
+    let asked = TicketFacts {
+        actor_approves: true,
+        ..ticket(hd, UserId::new())
+    };
+    assert!(decide(&owner, Action::ViewTicket, Target::Ticket(&asked)).allowed());
+    assert!(decide(&owner, Action::CommentPublic, Target::Ticket(&asked)).allowed());
+    assert!(!decide(&owner, Action::SeeInternal, Target::Ticket(&asked)).allowed());
+    assert_eq!(asked.relations(&owner), vec!["approver"]);
+    let not_asked = ticket(hd, UserId::new());
+    assert!(!decide(&owner, Action::ViewTicket, Target::Ticket(&not_asked)).allowed());
+}
