@@ -130,6 +130,24 @@ pub async fn references(conn: &mut PgConnection, id: GroupId) -> Result<Vec<Stri
     if tickets > 0 {
         found.push(format!("{tickets} ticket(s) assigned to it"));
     }
+    let boards: Vec<String> = sqlx::query_scalar(
+        "select key from projects where change_board_group_id = $1 order by key",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    found.extend(
+        boards
+            .into_iter()
+            .map(|k| format!("change board of project {k}")),
+    );
+    let name: Option<String> = sqlx::query_scalar("select name from groups where id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(name) = name {
+        found.extend(crate::processes::uses_of(conn, None, Some(&name)).await?);
+    }
     Ok(found)
 }
 

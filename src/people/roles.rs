@@ -142,8 +142,19 @@ pub async fn update(
     ensure_an_admin_remains(conn).await
 }
 
-/// Deletes a role nobody holds; otherwise lists who holds it.
+/// Deletes a role nobody holds and no process uses; otherwise lists what refers to it.
 pub async fn delete(conn: &mut PgConnection, id: RoleId) -> Result<()> {
+    let role = find(conn, id).await?;
+    let uses = crate::processes::uses_of(conn, Some(&role.name), None).await?;
+    if !uses.is_empty() {
+        return Err(Error::Invalid(FieldErrors::one(
+            "role",
+            format!(
+                "Processes still use this role: {}. Change them first.",
+                uses.join("; ")
+            ),
+        )));
+    }
     let holders = memberships_of_role(conn, id).await?;
     if !holders.is_empty() {
         let names: Vec<String> = holders.iter().map(Membership::describe).collect();

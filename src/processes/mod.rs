@@ -430,3 +430,55 @@ pub async fn export_files(conn: &mut PgConnection) -> Result<Vec<(String, String
     }
     Ok(files)
 }
+
+/// Where process definitions (drafts and newest published versions) use a role or group
+/// name: "process Bug: transition start" and the like. Deleting such a role or group would
+/// break them, so it is refused with this list.
+pub async fn uses_of(
+    conn: &mut PgConnection,
+    role: Option<&str>,
+    group: Option<&str>,
+) -> Result<Vec<String>> {
+    use crate::engine::workflow::{Approvers, Effect};
+    let rows: Vec<(String, Json<Definition>, Option<Json<Definition>>)> = sqlx::query_as(
+        "select p.name, p.draft,
+                (select v.definition from process_versions v where v.process_id = p.id order by v.version desc limit 1)
+         from processes p order by p.name",
+    )
+    .fetch_all(conn)
+    .await?;
+    let mut found = BTreeSet::new();
+    for (name, draft, published) in rows {
+        for def in std::iter::once(draft.0).chain(published.map(|p| p.0)) {
+            for t in &def.transitions {
+                if role.is_some_and(|r| t.roles.iter().any(|x| x == r)) {
+                    found.insert(format!("process {name}: transition {}", t.label));
+                }
+                if let Some(g) = group
+                    && t.effects
+                        .iter()
+                        .any(|e| matches!(e, Effect::SetGroup { group } if group == g))
+                {
+                    found.insert(format!(
+                        "process {name}: transition {} assigns to it",
+                        t.label
+                    ));
+                }
+            }
+            if let Some(r) = role {
+                for rule in def.screen.iter().filter(|s| s.role == r) {
+                    found.insert(format!("process {name}: screen rule for {}", rule.field));
+                }
+            }
+            if let Some(g) = group {
+                for s in &def.states {
+                    if matches!(&s.approval, Some(step) if matches!(&step.approvers, Approvers::Group { group } if group == g))
+                    {
+                        found.insert(format!("process {name}: approvers of {}", s.label));
+                    }
+                }
+            }
+        }
+    }
+    Ok(found.into_iter().collect())
+}

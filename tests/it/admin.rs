@@ -425,3 +425,33 @@ async fn projects_systems_and_the_audit_log_are_maintained_in_the_browser() {
         .await;
     assert!(rewrite.is_err(), "the audit log is append-only");
 }
+
+#[tokio::test]
+async fn roles_and_groups_used_by_processes_cannot_be_deleted() {
+    let mut app = admin_app().await;
+    // The shipped Bug process lets "Agent L1" take "Start triage"; nobody holds the role.
+    let agent = id_of(&app, "select id::text from roles where name = 'Agent L1'").await;
+    app.post_form(&format!("/admin/roles/{agent}/delete"), &[])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Processes still use this role")
+        .assert_contains("process Bug: transition Start triage");
+    // A group that is a project's change board stays too.
+    app.post_form("/admin/groups", &[("name", "CAB"), ("description", "")])
+        .await;
+    let group = id_of(&app, "select id::text from groups").await;
+    sqlx::query("update projects set change_board_group_id = $1::uuid")
+        .bind(&group)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.post_form(&format!("/admin/groups/{group}/delete"), &[])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("change board of project HD");
+    assert_eq!(
+        app.count("select count(*) from roles where name = 'Agent L1'")
+            .await,
+        1
+    );
+}
