@@ -15,6 +15,8 @@ pub mod db;
 pub mod demo;
 /// Pure rules with no I/O: the access policy and its permission catalog.
 pub mod engine;
+/// The background job queue (SKIP LOCKED, backoff, idempotency keys).
+pub mod jobs;
 /// Users, passwords, sessions and the login throttle.
 pub mod people;
 /// Processes as data: definitions, versions, the shipped defaults.
