@@ -7,6 +7,7 @@ pub mod approvals;
 mod events;
 pub mod flow;
 pub mod links;
+pub mod search;
 
 use std::collections::BTreeMap;
 

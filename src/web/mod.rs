@@ -170,6 +170,7 @@ pub fn routes() -> Vec<Route> {
         Route::post("/tickets/{key}/approval", SignedIn, tickets::decide),
         Route::post("/tickets/{key}/links", SignedIn, tickets::link),
         Route::get("/approvals", SignedIn, tickets::waiting),
+        Route::get("/search", SignedIn, tickets::search),
         Route::get("/password/set/{token}", Public, password::form),
         Route::post("/password/set/{token}", Public, password::set),
         Route::get(

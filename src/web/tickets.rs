@@ -994,3 +994,48 @@ pub async fn link(
         Err(e) => Err(e),
     }
 }
+
+#[derive(Template)]
+#[template(path = "tickets/search.html")]
+struct SearchPage {
+    shell: Shell,
+    q: String,
+    hits: Vec<tickets::search::Hit>,
+    limit: i64,
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// Full-text search; a ticket key jumps straight to the ticket.
+pub async fn search(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response> {
+    let text = q.q.trim();
+    if let Some(key) = TicketKey::parse(text) {
+        return Ok(Redirect::to(&paths::ticket(&key.to_string())).into_response());
+    }
+    let hits = if text.is_empty() || text.chars().count() > 200 {
+        Vec::new()
+    } else {
+        let mut conn = state.pool.acquire().await?;
+        // Internal notes are searched only by those who may read internal data somewhere.
+        let internal = actor.has_anywhere(crate::engine::policy::Permission::TicketCommentInternal);
+        tickets::search::search(&mut conn, &actor, text, internal).await?
+    };
+    render(
+        StatusCode::OK,
+        &SearchPage {
+            shell: shell.at("search"),
+            q: q.q,
+            hits,
+            limit: tickets::search::LIMIT,
+        },
+    )
+}

@@ -345,3 +345,63 @@ async fn people_file_only_where_a_role_lets_them() {
     .assert_contains("You cannot file requests in this project.");
     assert_eq!(app.count("select count(*) from tickets").await, 0);
 }
+
+#[tokio::test]
+async fn search_ranks_highlights_and_respects_who_may_see_what() {
+    let (mut app, project) = app_with_requester().await;
+    app.post_form(
+        "/tickets",
+        &[
+            ("project_id", &project),
+            ("title", "Printer jam on floor 3"),
+            ("description", "Tray <b>2</b>"),
+        ],
+    )
+    .await;
+    app.post_form(
+        "/tickets",
+        &[
+            ("project_id", &project),
+            ("title", "VPN drops"),
+            ("description", "Since Monday"),
+        ],
+    )
+    .await;
+    app.post_form(
+        "/tickets/HD-2/comments",
+        &[("body", "Maybe the printer driver update?")],
+    )
+    .await;
+    app.create_user("otto@example.com", "Otto", false).await;
+    let mut otto = app.other_browser();
+    otto.login("otto@example.com").await;
+    otto.get("/tickets/new").await;
+    otto.post_form(
+        "/tickets",
+        &[
+            ("project_id", &project),
+            ("title", "Otto's secret printer"),
+            ("description", ""),
+        ],
+    )
+    .await;
+
+    let page = app.get("/search?q=printer").await;
+    page.assert_status(StatusCode::OK)
+        .assert_contains("<mark>Printer</mark>")
+        .assert_not_contains("secret")
+        .assert_not_contains("<b>2</b>");
+    let first = page.body.find("/tickets/HD-1\"").unwrap();
+    let second = page.body.find("/tickets/HD-2\"").unwrap();
+    assert!(first < second, "a title match ranks above a comment match");
+    app.get("/search?q=hd-2")
+        .await
+        .assert_redirect_to("/tickets/HD-2");
+    app.get("/search?q=%22no+such+words%22")
+        .await
+        .assert_contains("Nothing found.");
+    otto.get("/search?q=printer")
+        .await
+        .assert_contains("secret")
+        .assert_not_contains("HD-1<");
+}

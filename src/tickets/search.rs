@@ -1,0 +1,113 @@
+//! Full-text search: ranked, highlighted, filtered by the policy. Titles weigh most, then
+//! descriptions, then public comments (internal notes only for those who may see them).
+
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
+
+use crate::core::Result;
+use crate::core::markdown::SafeHtml;
+use crate::engine::policy::{self, Actor};
+
+pub const LIMIT: i64 = 50;
+// Control characters cannot appear in stored text, so they mark highlights safely.
+const START: &str = "\u{1}";
+const STOP: &str = "\u{2}";
+
+#[derive(Debug, Clone, FromRow)]
+struct Row {
+    project_key: String,
+    number: i64,
+    title: String,
+    state_category: String,
+    snippet: String,
+}
+
+/// A search hit, with its snippet escaped and the matches marked.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub key: String,
+    pub title: String,
+    pub state_category: String,
+    pub snippet: SafeHtml,
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes the snippet, then turns the highlight markers into `<mark>`.
+fn highlight(snippet: &str) -> SafeHtml {
+    SafeHtml::from_stored(
+        escape(snippet)
+            .replace(START, "<mark>")
+            .replace(STOP, "</mark>"),
+    )
+}
+
+/// The best `LIMIT` tickets for `query` that the actor may see.
+pub async fn search(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    query: &str,
+    internal: bool,
+) -> Result<Vec<Hit>> {
+    let mut qb: QueryBuilder<Postgres> =
+        QueryBuilder::new("with q as (select websearch_to_tsquery('simple', ");
+    qb.push_bind(query.to_owned());
+    qb.push(
+        ") as q), hits as (
+            select t.id, ts_rank(t.search, q.q) as rank from tickets t, q where t.search @@ q.q
+            union all
+            select e.ticket_id, 0.5 * ts_rank(to_tsvector('simple', coalesce(e.data->>'body_md', '')), q.q)
+            from ticket_events e, q
+            where e.kind = 'comment' and to_tsvector('simple', coalesce(e.data->>'body_md', '')) @@ q.q",
+    );
+    if !internal {
+        qb.push(" and (e.data->>'public')::boolean");
+    }
+    qb.push(
+        "), best as (select id, max(rank) as rank from hits group by id)
+         select p.key as project_key, t.number, t.title, t.state_category,
+                ts_headline('simple', t.title || ' — ' || left(t.description_md, 2000), q.q,
+                            'StartSel=\u{1}, StopSel=\u{2}, MaxWords=30, MinWords=10') as snippet
+         from best join tickets t on t.id = best.id join projects p on p.id = t.project_id, q
+         where true",
+    );
+    policy::push_ticket_scope(&mut qb, actor, "t");
+    qb.push(" order by best.rank desc, t.id desc limit ")
+        .push_bind(LIMIT);
+    let rows: Vec<Row> = qb.build_query_as().fetch_all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Hit {
+            key: format!("{}-{}", r.project_key, r.number),
+            title: r.title,
+            state_category: r.state_category,
+            snippet: highlight(&r.snippet),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn highlights_are_marked_and_everything_else_is_escaped() {
+        let html = highlight("a <b>printer</b> \u{1}jam\u{2} & more");
+        assert_eq!(
+            html.as_str(),
+            "a &lt;b&gt;printer&lt;/b&gt; <mark>jam</mark> &amp; more"
+        );
+    }
+}
