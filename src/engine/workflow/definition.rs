@@ -263,7 +263,11 @@ impl Field {
                 }
                 Value::List(items)
             }
-            FieldKind::Checkbox => Value::Bool(matches!(first, "on" | "true" | "yes" | "1")),
+            // Forms send a hidden empty value before the box, so unticking is seen too.
+            FieldKind::Checkbox => Value::Bool(
+                raw.iter()
+                    .any(|v| matches!(v.trim(), "on" | "true" | "yes" | "1")),
+            ),
             _ if first.is_empty() => return Ok(None),
             FieldKind::Number => Value::Number(
                 first

@@ -426,6 +426,14 @@ fn values_must_fit_their_field() {
     date.kind = FieldKind::Date;
     assert!(date.parse(&["2026-02-30".into()]).is_err());
     assert!(date.parse(&["2026-02-28".into()]).is_ok());
+    let mut checkbox = risk.clone();
+    checkbox.kind = FieldKind::Checkbox;
+    checkbox.options.clear();
+    assert_eq!(
+        checkbox.parse(&["".into(), "on".into()]),
+        Ok(Some(Value::Bool(true)))
+    );
+    assert_eq!(checkbox.parse(&["".into()]), Ok(Some(Value::Bool(false))));
     let mut system = risk.clone();
     system.kind = FieldKind::System;
     assert!(system.parse(&["'; drop table".into()]).is_err());
