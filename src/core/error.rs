@@ -66,8 +66,6 @@ pub enum Error {
     Invalid(FieldErrors),
     #[error("conflict: {0}")]
     Conflict(String),
-    #[error("too many attempts; retry in {retry_after_secs} s")]
-    TooManyAttempts { retry_after_secs: i64 },
     #[error("database error")]
     Db(#[from] sqlx::Error),
     #[error(transparent)]

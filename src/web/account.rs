@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -10,7 +10,7 @@ use super::AppState;
 use super::extract::Form;
 use super::flash;
 use super::layout::Shell;
-use super::pages::render;
+use super::pages::{render, status_for};
 use super::session;
 use crate::core::ids::SessionId;
 use crate::core::time::display;
@@ -45,11 +45,7 @@ async fn page(
 ) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
     let listed = sessions::list(&mut conn, current.user_id(), state.clock.now()).await?;
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = status_for(&errors);
     render(
         status,
         &AccountPage {

@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -54,17 +54,6 @@ impl IntoResponse for Error {
                 errors.to_string(),
             ),
             Error::Conflict(message) => note(StatusCode::CONFLICT, "Changed meanwhile", message),
-            Error::TooManyAttempts { retry_after_secs } => {
-                let mut response = note(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many attempts",
-                    "Wait a little and try again.",
-                );
-                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                    response.headers_mut().insert(header::RETRY_AFTER, v);
-                }
-                response
-            }
             e if e.is_unavailable() => {
                 tracing::error!(error = ?anyhow::Error::new(e), "database unavailable");
                 note(

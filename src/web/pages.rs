@@ -46,6 +46,15 @@ pub(super) fn render(status: StatusCode, page: &impl Template) -> Result<Respons
     Ok(html(status, body))
 }
 
+/// 200 for a fresh form, 422 when it comes back with errors.
+pub(super) fn status_for(errors: &crate::core::FieldErrors) -> StatusCode {
+    if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
 /// The process is up.
 pub async fn healthz() -> Response {
     plain(StatusCode::OK, "ok")

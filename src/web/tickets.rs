@@ -14,7 +14,7 @@ use super::AppState;
 use super::extract::Form;
 use super::flash;
 use super::layout::Shell;
-use super::pages::render;
+use super::pages::{render, status_for};
 use super::paths;
 use crate::core::ids::{ProjectId, TicketId, TicketKey};
 use crate::core::markdown::SafeHtml;
@@ -344,14 +344,6 @@ async fn new_page(
             stray,
         },
     )
-}
-
-fn status_for(errors: &FieldErrors) -> StatusCode {
-    if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    }
 }
 
 pub async fn new_form(

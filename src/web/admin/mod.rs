@@ -114,11 +114,4 @@ pub(super) fn optional_id<T: std::str::FromStr>(
         .map_err(|_| crate::core::FieldErrors::one(field, "Choose one from the list."))
 }
 
-/// 200 for a fresh form, 422 when it comes back with errors.
-pub(super) fn status_for(errors: &crate::core::FieldErrors) -> StatusCode {
-    if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    }
-}
+pub(super) use super::pages::status_for;
