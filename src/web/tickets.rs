@@ -68,6 +68,7 @@ pub async fn mine(
 }
 
 /// A form field, ready to render: its current input and message.
+#[derive(Clone)]
 pub struct FieldView {
     key: String,
     label: String,
@@ -594,23 +595,17 @@ async fn ticket_page(
             &kept.errors,
         );
         for t in def.allowed(&ticket.snapshot(), &acting) {
-            let needed: Vec<FieldView> = field_views(
-                def,
-                &ticket.state,
-                &acting,
-                &ticket.field_values.0,
-                kept.raw.as_ref(),
-                &refs,
-                &kept.errors,
-            )
-            .into_iter()
-            .filter(|f| {
-                t.requires.fields.contains(&f.key)
-                    && f.editable()
-                    && f.value.is_empty()
-                    && f.values.is_empty()
-            })
-            .collect();
+            // The same views as the details above: only those the step still needs.
+            let needed: Vec<FieldView> = fields
+                .iter()
+                .filter(|f| {
+                    t.requires.fields.contains(&f.key)
+                        && f.editable()
+                        && f.value.is_empty()
+                        && f.values.is_empty()
+                })
+                .cloned()
+                .collect();
             transitions.push(TransitionView {
                 key: t.key.clone(),
                 label: t.label.clone(),
