@@ -647,6 +647,18 @@ mod tests {
         ClusterOptions::new(dir, "unitrack_test")
     }
 
+    /// Whether `pid` is gone within a few seconds: pg_ctl returns once the lock file is
+    /// removed, which the postmaster does just before it exits.
+    fn gone(pid: i32) -> bool {
+        for _ in 0..100 {
+            if !alive(pid) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// Running, not merely a zombie waiting for a parent that does not reap (as in containers).
     fn alive(pid: i32) -> bool {
         fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -699,13 +711,13 @@ mod tests {
             "create table kept (v text); insert into kept values ('yes')",
         );
         cluster.stop().unwrap();
-        assert!(!alive(pid), "postgres {pid} still running after stop");
+        assert!(gone(pid), "postgres {pid} still running after stop");
 
         let cluster = Cluster::start(&options(dir.path())).unwrap();
         assert_eq!(query_one(&cluster, "select v from kept"), "yes");
         let pid = cluster.postmaster_pid().unwrap();
         drop(cluster);
-        assert!(!alive(pid), "postgres {pid} still running after drop");
+        assert!(gone(pid), "postgres {pid} still running after drop");
     }
 
     #[test]
@@ -764,7 +776,7 @@ mod tests {
         drop(cluster);
         assert!(alive(first));
         let cluster = Cluster::start(&options(dir.path())).unwrap();
-        assert!(!alive(first), "the orphan must be stopped");
+        assert!(gone(first), "the orphan must be stopped");
         assert!(cluster.postmaster_pid().is_some_and(alive));
         cluster.stop().unwrap();
     }
@@ -779,7 +791,7 @@ mod tests {
         drop(stdin);
         watchdog.wait().unwrap();
         cluster.stopped = true;
-        assert!(!alive(pid), "postgres {pid} survived its owner");
+        assert!(gone(pid), "postgres {pid} survived its owner");
     }
 
     #[test]
