@@ -2,8 +2,6 @@
 //! Also: requesters see their unit's tickets only where the project allows it, and the
 //! ticket list costs the same number of queries whatever its length.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::http::StatusCode;
 use sqlx::{Postgres, QueryBuilder};
@@ -257,15 +255,30 @@ async fn requesters_see_their_units_tickets_only_where_the_project_allows() {
 }
 
 /// Counts the SQL statements sqlx runs on this thread while the guard lives.
-#[derive(Clone, Default)]
-struct QueryCounter(Arc<AtomicUsize>);
+thread_local! {
+    static QUERIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts sqlx's query events on the thread that runs them. It is the process's global
+/// subscriber, installed once: a scoped one races with other test threads, which can cache
+/// sqlx's callsites as uninteresting between our rebuild and our queries.
+struct QueryCounter;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for QueryCounter {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         if event.metadata().target() == "sqlx::query" {
-            self.0.fetch_add(1, Ordering::SeqCst);
+            QUERIES.with(|q| q.set(q.get() + 1));
         }
     }
+}
+
+fn count_queries_on_this_thread() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let subscriber = tracing_subscriber::registry().with(QueryCounter);
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+        tracing::callsite::rebuild_interest_cache();
+    });
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -287,17 +300,12 @@ async fn the_ticket_list_runs_the_same_queries_for_5_rows_as_for_25() {
             )
             .await;
         }
-        let counter = QueryCounter::default();
-        let subscriber = tracing_subscriber::registry().with(counter.clone());
-        let guard = tracing::subscriber::set_default(subscriber);
-        // Other tests' threads may have cached sqlx's callsites as uninteresting.
-        tracing::callsite::rebuild_interest_cache();
+        count_queries_on_this_thread();
         // Warm up: a fresh pool connection looks up types once, which is not the page's cost.
         app.get("/requests").await.assert_status(StatusCode::OK);
-        counter.0.store(0, Ordering::SeqCst);
+        QUERIES.with(|q| q.set(0));
         app.get("/requests").await.assert_status(StatusCode::OK);
-        drop(guard);
-        counts.push(counter.0.load(Ordering::SeqCst));
+        counts.push(QUERIES.with(|q| q.get()));
     }
     assert_eq!(
         counts[0], counts[1],
