@@ -47,6 +47,41 @@ impl Calendar {
         }
     }
 
+    /// A calendar from its text form: a zone name, one line of hours per weekday (Monday
+    /// first) like `09:00-12:00, 13:00-17:00` (empty: closed; `24h`: all day) and holidays as
+    /// `YYYY-MM-DD`. Errors name the part that is wrong, for a message next to its field.
+    pub fn parse(
+        zone: &str,
+        week: &[String],
+        holidays: &[String],
+    ) -> Result<Self, (&'static str, String)> {
+        let zone = TimeZone::get(zone.trim()).map_err(|_| {
+            (
+                "time_zone",
+                format!("{:?} is not a time zone (e.g. Europe/Berlin).", zone.trim()),
+            )
+        })?;
+        if week.len() != 7 {
+            return Err(("week", "Give hours for all seven days.".into()));
+        }
+        let mut parsed: [Vec<(Time, Time)>; 7] = Default::default();
+        for (day, line) in parsed.iter_mut().zip(week) {
+            *day = parse_hours(line).map_err(|why| ("week", why))?;
+        }
+        let mut days = BTreeSet::new();
+        for h in holidays.iter().map(|h| h.trim()).filter(|h| !h.is_empty()) {
+            let date: Date = h
+                .parse()
+                .map_err(|_| ("holidays", format!("{h:?} is not a date like 2026-12-25.")))?;
+            days.insert(date);
+        }
+        Ok(Self {
+            zone,
+            week: parsed,
+            holidays: days,
+        })
+    }
+
     /// The working intervals of a local date, as instants.
     fn intervals(&self, date: Date) -> Vec<(Timestamp, Timestamp)> {
         if self.holidays.contains(&date) {
@@ -129,6 +164,28 @@ impl Calendar {
         total
     }
 
+    /// The same local time `days` working days (days with hours, not holidays) after
+    /// `start`; `None` when the calendar has no working day within three years.
+    pub fn after_business_days(&self, start: Timestamp, days: u32) -> Option<Timestamp> {
+        let zoned = start.to_zoned(self.zone.clone());
+        let mut date = zoned.date();
+        let mut left = days;
+        for _ in 0..MAX_DAYS {
+            if left == 0 {
+                return date
+                    .to_datetime(zoned.time())
+                    .to_zoned(self.zone.clone())
+                    .ok()
+                    .map(|z| z.timestamp());
+            }
+            date = date.tomorrow().ok()?;
+            if !self.intervals(date).is_empty() {
+                left -= 1;
+            }
+        }
+        None
+    }
+
     /// Whether the moment is inside working hours.
     pub fn is_open(&self, at: Timestamp) -> bool {
         self.intervals(self.local_date(at))
@@ -137,12 +194,102 @@ impl Calendar {
     }
 }
 
+/// One day's hours: `09:00-12:00, 13:00-17:00`, empty for closed, `24h` for all day.
+pub fn parse_hours(line: &str) -> Result<Vec<(Time, Time)>, String> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Ok(Vec::new());
+    }
+    if line.eq_ignore_ascii_case("24h") {
+        return Ok(vec![(Time::midnight(), Time::MAX)]);
+    }
+    let mut out: Vec<(Time, Time)> = Vec::new();
+    for part in line.split(',').map(str::trim) {
+        let bad = || format!("{part:?} is not a span like 09:00-17:00.");
+        let (open, close) = part.split_once('-').ok_or_else(bad)?;
+        let time = |t: &str| match t.trim() {
+            "24:00" => Ok(Time::MAX),
+            t => Time::strptime("%H:%M", t).map_err(|_| bad()),
+        };
+        let (open, close) = (time(open)?, time(close)?);
+        let close = if close == Time::midnight() {
+            Time::MAX
+        } else {
+            close
+        };
+        if open >= close {
+            return Err(format!("{part:?} ends before it starts."));
+        }
+        if out.last().is_some_and(|(_, last)| *last > open) {
+            return Err(format!("{part:?} overlaps the span before it; list spans in order."));
+        }
+        out.push((open, close));
+    }
+    Ok(out)
+}
+
+/// The text form of one day's hours (the inverse of `parse_hours`).
+pub fn format_hours(day: &[(Time, Time)]) -> String {
+    if day == [(Time::midnight(), Time::MAX)] {
+        return "24h".into();
+    }
+    day.iter()
+        .map(|(open, close)| {
+            let close = if *close == Time::MAX {
+                "24:00".to_owned()
+            } else {
+                close.strftime("%H:%M").to_string()
+            };
+            format!("{}-{close}", open.strftime("%H:%M"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use jiff::civil::{date, time};
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn business_days_skip_weekends_and_holidays() {
+        let mut cal = Calendar::weekdays(tz("Europe/Berlin"), time(9, 0, 0, 0), time(17, 0, 0, 0));
+        cal.holidays.insert(date(2026, 12, 25));
+        // Thursday 2026-12-24 10:00 Berlin + 2 working days: Friday is a holiday, so Tuesday.
+        let start = date(2026, 12, 24).at(10, 0, 0, 0).to_zoned(tz("Europe/Berlin")).unwrap();
+        let end = cal.after_business_days(start.timestamp(), 2).unwrap();
+        assert_eq!(
+            end.to_zoned(tz("Europe/Berlin")).datetime(),
+            date(2026, 12, 29).at(10, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn hours_parse_and_format_round_trip() {
+        for line in ["", "24h", "09:00-17:00", "08:00-12:00, 13:00-24:00"] {
+            let day = parse_hours(line).unwrap();
+            assert_eq!(format_hours(&day), line);
+        }
+        for bad in ["9-5", "17:00-09:00", "09:00-12:00, 11:00-13:00", "25:00-26:00"] {
+            assert!(parse_hours(bad).is_err(), "{bad}");
+        }
+        let week: Vec<String> = ["09:00-17:00"; 5]
+            .into_iter()
+            .chain(["", ""])
+            .map(String::from)
+            .collect();
+        assert!(Calendar::parse("Europe/Berlin", &week, &["2026-12-25".into()]).is_ok());
+        assert_eq!(
+            Calendar::parse("Mars/Olympus", &week, &[]).unwrap_err().0,
+            "time_zone"
+        );
+        assert_eq!(
+            Calendar::parse("UTC", &week, &["25.12.2026".into()]).unwrap_err().0,
+            "holidays"
+        );
+    }
 
     fn tz(name: &str) -> TimeZone {
         TimeZone::get(name).unwrap()

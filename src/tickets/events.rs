@@ -19,6 +19,11 @@ pub enum EventData {
         process: String,
         #[serde(default)]
         state: String,
+        /// The state's category and the priority when filed (for the SLA replay).
+        #[serde(default)]
+        category: String,
+        #[serde(default)]
+        priority: i16,
     },
     Comment {
         body_md: String,
@@ -37,6 +42,8 @@ pub enum EventData {
         label: String,
         from: String,
         to: String,
+        #[serde(default)]
+        category: String,
     },
     GroupAssigned {
         group: String,
@@ -49,6 +56,8 @@ pub enum EventData {
         from: String,
         to: String,
         version: i32,
+        #[serde(default)]
+        category: String,
     },
     ApprovalRequested {
         round: i32,
@@ -68,6 +77,25 @@ pub enum EventData {
         kind: String,
         other: String,
     },
+    /// Assignee or group changed (`None`: cleared).
+    Assigned {
+        assignee: Option<String>,
+        group: Option<String>,
+    },
+    PriorityChanged {
+        from: i16,
+        to: i16,
+        impact: Option<i16>,
+        urgency: Option<i16>,
+    },
+    Escalated {
+        from: Option<String>,
+        to: String,
+        reason: String,
+    },
+    SlaBreached {
+        clock: String,
+    },
 }
 
 impl EventData {
@@ -84,6 +112,10 @@ impl EventData {
             EventData::ApprovalDecision { .. } => "approval_decision",
             EventData::ApprovalOutcome { .. } => "approval_outcome",
             EventData::Linked { .. } => "linked",
+            EventData::Assigned { .. } => "assigned",
+            EventData::PriorityChanged { .. } => "priority_changed",
+            EventData::Escalated { .. } => "escalated",
+            EventData::SlaBreached { .. } => "sla_breached",
         }
     }
 
@@ -92,7 +124,10 @@ impl EventData {
         match self {
             EventData::Comment { public, .. } => !public,
             EventData::FieldChanged { internal, .. } => *internal,
-            EventData::Clock { .. } => true,
+            EventData::Clock { .. }
+            | EventData::Assigned { .. }
+            | EventData::Escalated { .. }
+            | EventData::SlaBreached { .. } => true,
             _ => false,
         }
     }

@@ -4,17 +4,19 @@
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use super::{
-    EventData, Ticket, acting, approvals, parse_values, record, record_comment, references, touch,
+    EventData, Ticket, acting, approvals, parse_values, record, record_comment, references, sla,
+    touch,
 };
 use crate::core::ids::{GroupId, OrgUnitId, SystemId};
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::Actor;
-use crate::engine::workflow::{Definition, Effect, FieldKind, Refusal, Value};
+use crate::core::time::to_db;
+use crate::engine::workflow::{Category, Definition, Effect, FieldKind, Refusal, Value};
 use crate::projects;
 
 /// What a person sent with a change: field values, a comment, and the version of the ticket
@@ -66,6 +68,19 @@ pub async fn take_transition(
     let acting = acting(actor, &ticket.facts());
     let (values, errors) = parse_values(&def, &input.values);
     errors.into_result()?;
+    if def.reopens(&ticket.state, transition) {
+        let days = def.resolution.reopen_days;
+        let window = SignedDuration::from_hours(24 * i64::from(days));
+        let resolved = ticket.resolved_at.map(|r| r.to_jiff());
+        if resolved.is_some_and(|r| r.saturating_add(window).is_ok_and(|until| until < now)) {
+            return Err(Error::Invalid(FieldErrors::one(
+                "transition",
+                format!(
+                    "This was resolved more than {days} days ago and can no longer be reopened. File a follow-up request instead; it will be linked to this one."
+                ),
+            )));
+        }
+    }
     let effects = def
         .check_transition(
             &ticket.snapshot(),
@@ -284,12 +299,30 @@ pub(super) async fn apply(
                     .state(&to)
                     .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown state {to}")))?;
                 let from_label = def.state(&state).map_or(state.clone(), |s| s.label.clone());
-                sqlx::query("update tickets set state = $2, state_category = $3 where id = $1")
-                    .bind(ticket.id)
-                    .bind(&to)
-                    .bind(target.category.as_str())
-                    .execute(&mut *conn)
-                    .await?;
+                let auto_close_at = match (target.category, def.resolution.auto_close_days) {
+                    (Category::Resolved, Some(days)) => {
+                        sla::project_calendar(conn, ticket.project_id)
+                            .await?
+                            .after_business_days(now, days)
+                    }
+                    _ => None,
+                };
+                // resolved_at: when it was last resolved (kept while it goes on to closed).
+                sqlx::query(
+                    "update tickets set state = $2, state_category = $3,
+                            resolved_at = case when $3 in ('resolved', 'closed')
+                                then coalesce(case when state_category in ('resolved', 'closed') then resolved_at end, $4)
+                                end,
+                            auto_close_at = $5
+                     where id = $1",
+                )
+                .bind(ticket.id)
+                .bind(&to)
+                .bind(target.category.as_str())
+                .bind(to_db(now))
+                .bind(auto_close_at.map(to_db))
+                .execute(&mut *conn)
+                .await?;
                 record(
                     conn,
                     ticket.id,
@@ -299,6 +332,7 @@ pub(super) async fn apply(
                         label: transition.1.to_owned(),
                         from: from_label,
                         to: target.label.clone(),
+                        category: target.category.as_str().to_owned(),
                     },
                     now,
                 )

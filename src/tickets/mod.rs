@@ -8,6 +8,8 @@ mod events;
 pub mod flow;
 pub mod links;
 pub mod search;
+pub mod sla;
+pub mod triage;
 
 use std::collections::BTreeMap;
 
@@ -248,6 +250,8 @@ pub async fn create(
             title: title.to_owned(),
             process: process.name.clone(),
             state: initial.label.clone(),
+            category: initial.category.as_str().to_owned(),
+            priority: triage::DEFAULT_PRIORITY,
         },
         now,
     )
@@ -255,6 +259,17 @@ pub async fn create(
     if initial.approval.is_some() {
         approvals::start_round(conn, id, &def, &initial.key, &project, &values, now).await?;
     }
+    triage::route(
+        conn,
+        id,
+        &project,
+        process.id,
+        system_id,
+        site_id,
+        now,
+    )
+    .await?;
+    sla::refresh(conn, id).await?;
     let key = format!("{project_key}-{number}");
     TicketKey::parse(&key).ok_or_else(|| Error::Internal(anyhow::anyhow!("bad key {key}")))
 }
@@ -287,6 +302,18 @@ pub struct Ticket {
     pub created_at: jiff_sqlx::Timestamp,
     pub updated_at: jiff_sqlx::Timestamp,
     pub version: i32,
+    pub priority: i16,
+    pub impact: Option<i16>,
+    pub urgency: Option<i16>,
+    pub assignee_name: Option<String>,
+    pub group_name: Option<String>,
+    pub first_response_due: Option<jiff_sqlx::Timestamp>,
+    pub resolution_due: Option<jiff_sqlx::Timestamp>,
+    pub sla_warn_at: Option<jiff_sqlx::Timestamp>,
+    pub sla_paused: bool,
+    pub picked_up_at: Option<jiff_sqlx::Timestamp>,
+    pub first_response_at: Option<jiff_sqlx::Timestamp>,
+    pub resolved_at: Option<jiff_sqlx::Timestamp>,
 }
 
 impl Ticket {
@@ -352,9 +379,14 @@ async fn find(
                 p.key as project_key, p.name as project_name, t.number, t.title,
                 t.description_html, t.requester_id, u.display_name as requester_name, t.state,
                 t.state_category, t.process_id, t.process_version, pr.name as process_name,
-                t.field_values, t.parent_id, t.created_at, t.updated_at, t.version
+                t.field_values, t.parent_id, t.created_at, t.updated_at, t.version,
+                t.priority, t.impact, t.urgency, au.display_name as assignee_name,
+                g.name as group_name, t.first_response_due, t.resolution_due, t.sla_warn_at,
+                t.sla_paused, t.picked_up_at, t.first_response_at, t.resolved_at
          from tickets t join projects p on p.id = t.project_id join users u on u.id = t.requester_id
          left join processes pr on pr.id = t.process_id
+         left join users au on au.id = t.assignee_id
+         left join groups g on g.id = t.assignee_group_id
          where p.key = ",
     );
     qb.push_bind(key.project.as_str())
@@ -443,14 +475,15 @@ pub(crate) async fn record_comment(
     .await
 }
 
-/// Marks a change: `updated_at` and the optimistic-concurrency `version`.
+/// Marks a change: `updated_at`, the optimistic-concurrency `version`, and the SLA
+/// projection replayed from the events (so every path that changes a ticket keeps it true).
 pub(crate) async fn touch(conn: &mut PgConnection, ticket: TicketId, now: Timestamp) -> Result<()> {
     sqlx::query("update tickets set updated_at = $2, version = version + 1 where id = $1")
         .bind(ticket)
         .bind(to_db(now))
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    sla::refresh(conn, ticket).await
 }
 
 /// Moves the open tickets of a process out of a state a new version removed; an event each.
@@ -492,10 +525,12 @@ pub async fn move_after_publish(
                 from: from.to_owned(),
                 to: target.label.clone(),
                 version,
+                category: target.category.as_str().to_owned(),
             },
             now,
         )
         .await?;
+        sla::refresh(conn, *id).await?;
     }
     Ok(moved.len() as u64)
 }

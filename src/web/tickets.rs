@@ -16,15 +16,16 @@ use super::flash;
 use super::layout::Shell;
 use super::pages::{render, status_for};
 use super::paths;
-use crate::core::ids::{ProjectId, TicketId, TicketKey};
+use crate::core::ids::{GroupId, ProjectId, TicketId, TicketKey, UserId};
 use crate::core::markdown::SafeHtml;
 use crate::core::time::display;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{self, Action, Actor, Target};
+use crate::engine::sla;
 use crate::engine::workflow::{Acting, Definition, Field, FieldKind, Mode, Value};
 use crate::processes::{self, Process};
 use crate::projects::{self, Project};
-use crate::tickets::{self, EventData, NewTicket, Ticket, approvals, flow};
+use crate::tickets::{self, EventData, NewTicket, Ticket, approvals, flow, triage};
 
 const PAGE_SIZE: i64 = 25;
 
@@ -459,7 +460,9 @@ fn describe(data: EventData) -> (String, Option<SafeHtml>) {
         } => (format!("took “{label}”: {from} → {to}"), None),
         EventData::GroupAssigned { group } => (format!("assigned it to {group}"), None),
         EventData::Clock { action, clock } => (format!("clock {clock}: {action}"), None),
-        EventData::StateMapped { from, to, version } => (
+        EventData::StateMapped {
+            from, to, version, ..
+        } => (
             format!("moved it from removed state {from} to {to} (process version {version})"),
             None,
         ),
@@ -508,6 +511,55 @@ fn describe(data: EventData) -> (String, Option<SafeHtml>) {
             None,
         ),
         EventData::Linked { kind, other } => (format!("linked: {kind} {other}"), None),
+        EventData::Assigned { assignee, group } => (
+            match (assignee, group) {
+                (Some(a), Some(g)) => format!("assigned it to {a} ({g})"),
+                (Some(a), None) => format!("assigned it to {a}"),
+                (None, Some(g)) => format!("assigned it to {g}, nobody in particular"),
+                (None, None) => "unassigned it".into(),
+            },
+            None,
+        ),
+        EventData::PriorityChanged {
+            from,
+            to,
+            impact,
+            urgency,
+        } => (
+            match (impact, urgency) {
+                (Some(i), Some(u)) => format!(
+                    "set impact {} and urgency {}: priority {} (was {})",
+                    triage::level_name(i),
+                    triage::level_name(u),
+                    triage::priority_name(to),
+                    triage::priority_name(from)
+                ),
+                _ => format!(
+                    "changed the priority from {} to {}",
+                    triage::priority_name(from),
+                    triage::priority_name(to)
+                ),
+            },
+            None,
+        ),
+        EventData::Escalated { from, to, reason } => (
+            format!(
+                "escalated it{} to {to}: {reason}",
+                from.map(|f| format!(" from {f}")).unwrap_or_default()
+            ),
+            None,
+        ),
+        EventData::SlaBreached { clock } => (
+            format!(
+                "SLA breached: {}",
+                if clock == crate::engine::sla::FIRST_RESPONSE {
+                    "first response"
+                } else {
+                    "resolution"
+                }
+            ),
+            None,
+        ),
     }
 }
 
@@ -550,6 +602,151 @@ struct TicketPage {
     errors: FieldErrors,
     stray: Vec<String>,
     conflict: Option<String>,
+    triage: Option<TriageView>,
+    sent: BTreeMap<String, String>,
+}
+
+impl TicketPage {
+    /// A named input as sent, to show again after a refusal.
+    fn sent(&self, name: &str) -> &str {
+        self.sent.get(name).map_or("", String::as_str)
+    }
+}
+
+/// An SLA clock as the ticket page shows it.
+struct ClockView {
+    label: &'static str,
+    due: String,
+    status: &'static str,
+    class: &'static str,
+}
+
+/// The triage panel, for those who see internal data.
+struct TriageView {
+    priority: i16,
+    impact: Option<i16>,
+    urgency: Option<i16>,
+    assignee: Option<String>,
+    group: Option<String>,
+    group_id: String,
+    assignee_id: String,
+    next_tier: Option<String>,
+    /// Assigned to the viewer.
+    mine: bool,
+    can_assign: bool,
+    can_edit: bool,
+    groups: Vec<(String, String)>,
+    members: Vec<(String, String)>,
+    clocks: Vec<ClockView>,
+    paused: bool,
+    picked_up: Option<String>,
+    first_response: Option<String>,
+}
+
+impl TriageView {
+    fn priority_name(&self) -> &'static str {
+        triage::priority_name(self.priority)
+    }
+
+    fn priorities(&self) -> &'static [(i16, &'static str)] {
+        &triage::PRIORITIES
+    }
+
+    fn levels(&self) -> &'static [(i16, &'static str)] {
+        &triage::LEVELS
+    }
+}
+
+async fn triage_view(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    ticket: &Ticket,
+    now: jiff::Timestamp,
+) -> Result<Option<TriageView>> {
+    let facts = ticket.facts();
+    let may = |action| policy::decide(actor, action, Target::Ticket(&facts)).allowed();
+    if !may(Action::SeeInternal) {
+        return Ok(None);
+    }
+    let can_assign = may(Action::AssignTicket);
+    let (groups, members, next_tier) = if can_assign {
+        let groups: Vec<(String, String)> =
+            sqlx::query_as("select id::text, name from groups order by lower(name)")
+                .fetch_all(&mut *conn)
+                .await?;
+        let members: Vec<(String, String)> = sqlx::query_as(
+            "select u.id::text, u.display_name from group_members m join users u on u.id = m.user_id
+             where m.group_id = $1 and u.active order by lower(u.display_name) limit 500",
+        )
+        .bind(ticket.assignee_group_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let next: Option<String> = sqlx::query_scalar(
+            "select n.name from groups g join groups n on n.id = g.escalates_to where g.id = $1",
+        )
+        .bind(ticket.assignee_group_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        (groups, members, next)
+    } else {
+        (Vec::new(), Vec::new(), None)
+    };
+    let mut clocks = Vec::new();
+    let warn = ticket.sla_warn_at.map(|w| w.to_jiff());
+    for (label, due) in [
+        ("First response", ticket.first_response_due),
+        ("Resolution", ticket.resolution_due),
+    ] {
+        if let Some(due) = due.map(|d| d.to_jiff()) {
+            let warn = warn.filter(|_| Some(due) == ticket_due(ticket));
+            let (status, class) = match sla::status(due, warn, now) {
+                sla::Status::Breached => ("breached", "breached"),
+                sla::Status::DueSoon => ("due soon", "due-soon"),
+                sla::Status::Running => ("on time", "on-time"),
+            };
+            clocks.push(ClockView {
+                label,
+                due: display(due),
+                status,
+                class,
+            });
+        }
+    }
+    let stamp = |t: Option<jiff_sqlx::Timestamp>| t.map(|t| display(t.to_jiff()));
+    Ok(Some(TriageView {
+        priority: ticket.priority,
+        impact: ticket.impact,
+        urgency: ticket.urgency,
+        assignee: ticket.assignee_name.clone(),
+        group: ticket.group_name.clone(),
+        group_id: ticket
+            .assignee_group_id
+            .map(|g| g.to_string())
+            .unwrap_or_default(),
+        assignee_id: ticket
+            .assignee_id
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        next_tier,
+        mine: ticket.assignee_id == Some(actor.user_id),
+        can_assign,
+        can_edit: may(Action::EditTicket),
+        groups,
+        members,
+        clocks,
+        paused: ticket.sla_paused,
+        picked_up: stamp(ticket.picked_up_at),
+        first_response: stamp(ticket.first_response_at),
+    }))
+}
+
+/// The earliest running due: the one the "due soon" mark belongs to.
+fn ticket_due(ticket: &Ticket) -> Option<jiff::Timestamp> {
+    [ticket.first_response_due, ticket.resolution_due]
+        .into_iter()
+        .flatten()
+        .map(|d| d.to_jiff())
+        .min()
 }
 
 fn parse_key(key: &str) -> Result<TicketKey> {
@@ -560,6 +757,8 @@ fn parse_key(key: &str) -> Result<TicketKey> {
 #[derive(Default)]
 struct Kept {
     comment: String,
+    /// The other named inputs sent (triage forms), shown again on a refusal.
+    sent: BTreeMap<String, String>,
     raw: Option<BTreeMap<String, Vec<String>>>,
     errors: FieldErrors,
     conflict: Option<String>,
@@ -687,7 +886,16 @@ async fn ticket_page(
             .iter()
             .flat_map(|t| t.fields.iter().map(|f| f.key.as_str())),
     );
+    shown.extend([
+        "group_id",
+        "assignee_id",
+        "reason",
+        "impact",
+        "urgency",
+        "priority",
+    ]);
     let stray = stray_errors(&kept.errors, &shown);
+    let triage = triage_view(&mut conn, actor, &ticket, state.clock.now()).await?;
     render(
         status,
         &TicketPage {
@@ -714,6 +922,8 @@ async fn ticket_page(
             errors: kept.errors,
             stray,
             conflict: kept.conflict,
+            triage,
+            sent: kept.sent,
         },
     )
 }
@@ -774,7 +984,21 @@ pub async fn comment(
 enum Op {
     Transition(String, flow::Input),
     Fields(flow::Input),
-    Decide { approve: bool, comment: String },
+    Decide {
+        approve: bool,
+        comment: String,
+    },
+    Assign {
+        group: Option<GroupId>,
+        assignee: Option<UserId>,
+    },
+    Take,
+    Escalate(String),
+    Priority {
+        impact: Option<i16>,
+        urgency: Option<i16>,
+        priority: Option<i16>,
+    },
 }
 
 /// Runs a change on a locked ticket in one transaction; a refusal re-renders the page with
@@ -809,6 +1033,26 @@ async fn change(
                 "You rejected."
             },
         ),
+        Op::Assign { group, assignee } => (
+            triage::assign(&mut tx, actor, &ticket, *group, *assignee, now).await,
+            "Assigned.",
+        ),
+        Op::Take => (
+            triage::take(&mut tx, actor, &ticket, now).await,
+            "It is yours.",
+        ),
+        Op::Escalate(reason) => (
+            triage::escalate(&mut tx, actor, &ticket, reason, now).await,
+            "Escalated.",
+        ),
+        Op::Priority {
+            impact,
+            urgency,
+            priority,
+        } => (
+            triage::set_priority(&mut tx, actor, &ticket, *impact, *urgency, *priority, now).await,
+            "Priority set.",
+        ),
     };
     match result {
         Ok(()) => {
@@ -823,6 +1067,7 @@ async fn change(
             drop(tx);
             let kept = Kept {
                 comment,
+                sent: named.clone(),
                 raw: Some(raw),
                 errors,
                 ..Kept::default()
@@ -895,6 +1140,123 @@ pub async fn decide(
         comment: named.get("comment").cloned().unwrap_or_default(),
     };
     change(&state, shell, &actor, &key, &named, values, op).await
+}
+
+/// An optional id from a form: empty is none; anything else must parse.
+fn form_id<T: std::str::FromStr>(
+    named: &BTreeMap<String, String>,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Option<T> {
+    let text = named.get(field).map(|v| v.trim()).unwrap_or_default();
+    if text.is_empty() {
+        return None;
+    }
+    match text.parse() {
+        Ok(id) => Some(id),
+        Err(_) => {
+            errors.add(field, "Choose from the list.");
+            None
+        }
+    }
+}
+
+/// A small number from a form: empty is none; anything else must parse.
+fn form_level(
+    named: &BTreeMap<String, String>,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Option<i16> {
+    let text = named.get(field).map(|v| v.trim()).unwrap_or_default();
+    if text.is_empty() {
+        return None;
+    }
+    let level = text.parse().ok();
+    if level.is_none() {
+        errors.add(field, "Choose from the list.");
+    }
+    level
+}
+
+/// Runs a triage change whose form values parsed, or shows what did not.
+async fn triage_change(
+    state: &AppState,
+    shell: Shell,
+    actor: &Actor,
+    key: &str,
+    pairs: Vec<(String, String)>,
+    op: impl FnOnce(&BTreeMap<String, String>, &mut FieldErrors) -> Op,
+) -> Result<Response> {
+    let key = parse_key(key)?;
+    let (named, values) = split_form(pairs);
+    let mut errors = FieldErrors::new();
+    let op = op(&named, &mut errors);
+    if !errors.is_empty() {
+        let kept = Kept {
+            sent: named,
+            raw: Some(values),
+            errors,
+            ..Kept::default()
+        };
+        return ticket_page(state, shell, actor, &key, kept).await;
+    }
+    change(state, shell, actor, &key, &named, values, op).await
+}
+
+pub async fn assign(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(key): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    triage_change(&state, shell, &actor, &key, pairs, |named, errors| {
+        Op::Assign {
+            group: form_id(named, "group_id", errors),
+            assignee: form_id(named, "assignee_id", errors),
+        }
+    })
+    .await
+}
+
+pub async fn take(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(key): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    triage_change(&state, shell, &actor, &key, pairs, |_, _| Op::Take).await
+}
+
+pub async fn escalate(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(key): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    triage_change(&state, shell, &actor, &key, pairs, |named, _| {
+        Op::Escalate(named.get("reason").cloned().unwrap_or_default())
+    })
+    .await
+}
+
+pub async fn priority(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(key): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    triage_change(&state, shell, &actor, &key, pairs, |named, errors| {
+        Op::Priority {
+            impact: form_level(named, "impact", errors),
+            urgency: form_level(named, "urgency", errors),
+            priority: form_level(named, "priority", errors),
+        }
+    })
+    .await
 }
 
 #[derive(Template)]

@@ -14,6 +14,32 @@ pub struct Definition {
     pub transitions: Vec<Transition>,
     #[serde(default)]
     pub screen: Vec<ScreenRule>,
+    /// What happens after a ticket is resolved.
+    #[serde(default)]
+    pub resolution: Resolution,
+}
+
+/// Life after resolution: who may close, when it closes by itself, how long it can reopen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Resolution {
+    /// Only the requester closes a resolved ticket (or the auto-close job).
+    pub requester_confirms: bool,
+    /// A resolved ticket closes by itself after this many business days.
+    pub auto_close_days: Option<u32>,
+    /// A resolved or closed ticket can be reopened this many days after its resolution;
+    /// later, a follow-up ticket is filed instead.
+    pub reopen_days: u32,
+}
+
+impl Default for Resolution {
+    fn default() -> Self {
+        Self {
+            requester_confirms: false,
+            auto_close_days: None,
+            reopen_days: 14,
+        }
+    }
 }
 
 /// Where a state sits in every process's life, for queues, SLA clocks and plain words.

@@ -138,8 +138,43 @@ impl Definition {
     pub fn allowed(&self, snapshot: &Snapshot, acting: &Acting) -> Vec<&Transition> {
         self.transitions
             .iter()
-            .filter(|t| t.leaves(&snapshot.state) && acting.holds_any(&t.roles))
+            .filter(|t| {
+                t.leaves(&snapshot.state)
+                    && acting.holds_any(&t.roles)
+                    && self.awaits_requester(snapshot, acting, t).is_none()
+            })
             .collect()
+    }
+
+    /// Why a transition must wait for the requester: the process lets only the requester
+    /// close a resolved ticket.
+    fn awaits_requester(
+        &self,
+        snapshot: &Snapshot,
+        acting: &Acting,
+        t: &Transition,
+    ) -> Option<String> {
+        let category = |key: &str| self.state(key).map(|s| s.category);
+        let closes_resolved = category(&snapshot.state) == Some(Category::Resolved)
+            && category(&t.to) == Some(Category::Closed);
+        (self.resolution.requester_confirms
+            && closes_resolved
+            && !acting.roles.contains("requester"))
+        .then(|| {
+            let auto = match self.resolution.auto_close_days {
+                Some(days) => format!(" It closes by itself after {days} business days."),
+                None => String::new(),
+            };
+            format!("Only the requester can confirm this resolution.{auto}")
+        })
+    }
+
+    /// The transition's target category when it reopens a resolved or closed ticket.
+    pub fn reopens(&self, from: &str, transition: &str) -> bool {
+        let category = |key: &str| self.state(key).map(|s| s.category);
+        let done = |c: Option<Category>| matches!(c, Some(Category::Resolved | Category::Closed));
+        self.transition(transition)
+            .is_some_and(|t| done(category(from)) && !done(category(&t.to)))
     }
 
     /// Checks a transition request: the transition exists, leaves the current state, the
@@ -175,6 +210,9 @@ impl Definition {
                 t.label,
                 t.roles.join(", ")
             ))]);
+        }
+        if let Some(why) = self.awaits_requester(snapshot, acting, t) {
+            return Err(vec![Refusal::general(why)]);
         }
         let mut refusals = self.check_values(&snapshot.state, acting, input);
         if t.requires.comment && comment.trim().is_empty() {

@@ -88,6 +88,7 @@ fn blank(key: &str, name: &str) -> ProcessFile {
             states: vec![],
             transitions: vec![],
             screen: vec![],
+            resolution: Default::default(),
         },
     })
 }
