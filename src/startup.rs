@@ -134,11 +134,23 @@ async fn run_with(
         tracing::info!("demo organisation loaded");
     }
     let show_demo = demo::is_loaded(pool).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let jobs = tokio::spawn(crate::jobs::runner::run(
+        pool.clone(),
+        clock.clone(),
+        std::time::Duration::from_secs(15),
+        stopped,
+    ));
     let state = web::AppState::new(pool.clone(), clock, config.clone());
     let app = web::router(state);
     let bound = listener.local_addr()?;
     print_banner(config, bound, show_demo, started);
-    web::serve(listener, app, shutdown_signal()).await?;
+    let served = web::serve(listener, app, shutdown_signal()).await;
+    let _ = stop.send(true);
+    if let Err(e) = jobs.await {
+        tracing::warn!(error = %e, "job loop ended abnormally");
+    }
+    served?;
     Ok(())
 }
 

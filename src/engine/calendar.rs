@@ -221,7 +221,9 @@ pub fn parse_hours(line: &str) -> Result<Vec<(Time, Time)>, String> {
             return Err(format!("{part:?} ends before it starts."));
         }
         if out.last().is_some_and(|(_, last)| *last > open) {
-            return Err(format!("{part:?} overlaps the span before it; list spans in order."));
+            return Err(format!(
+                "{part:?} overlaps the span before it; list spans in order."
+            ));
         }
         out.push((open, close));
     }
@@ -258,7 +260,10 @@ mod tests {
         let mut cal = Calendar::weekdays(tz("Europe/Berlin"), time(9, 0, 0, 0), time(17, 0, 0, 0));
         cal.holidays.insert(date(2026, 12, 25));
         // Thursday 2026-12-24 10:00 Berlin + 2 working days: Friday is a holiday, so Tuesday.
-        let start = date(2026, 12, 24).at(10, 0, 0, 0).to_zoned(tz("Europe/Berlin")).unwrap();
+        let start = date(2026, 12, 24)
+            .at(10, 0, 0, 0)
+            .to_zoned(tz("Europe/Berlin"))
+            .unwrap();
         let end = cal.after_business_days(start.timestamp(), 2).unwrap();
         assert_eq!(
             end.to_zoned(tz("Europe/Berlin")).datetime(),
@@ -272,7 +277,12 @@ mod tests {
             let day = parse_hours(line).unwrap();
             assert_eq!(format_hours(&day), line);
         }
-        for bad in ["9-5", "17:00-09:00", "09:00-12:00, 11:00-13:00", "25:00-26:00"] {
+        for bad in [
+            "9-5",
+            "17:00-09:00",
+            "09:00-12:00, 11:00-13:00",
+            "25:00-26:00",
+        ] {
             assert!(parse_hours(bad).is_err(), "{bad}");
         }
         let week: Vec<String> = ["09:00-17:00"; 5]
@@ -286,7 +296,9 @@ mod tests {
             "time_zone"
         );
         assert_eq!(
-            Calendar::parse("UTC", &week, &["25.12.2026".into()]).unwrap_err().0,
+            Calendar::parse("UTC", &week, &["25.12.2026".into()])
+                .unwrap_err()
+                .0,
             "holidays"
         );
     }

@@ -20,17 +20,31 @@ pub const RESOLUTION: &str = "resolution";
 /// What in a ticket's history moves its clocks, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fact {
-    Created { at: Timestamp, priority: i16 },
-    Priority { at: Timestamp, priority: i16 },
-    Category { at: Timestamp, category: Category },
-    FirstResponse { at: Timestamp },
+    Created {
+        at: Timestamp,
+        priority: i16,
+    },
+    Priority {
+        at: Timestamp,
+        priority: i16,
+    },
+    Category {
+        at: Timestamp,
+        category: Category,
+    },
+    FirstResponse {
+        at: Timestamp,
+    },
     /// A workflow effect: `action` is start, pause or stop.
     Clock {
         at: Timestamp,
         clock: String,
         action: String,
     },
-    Breached { at: Timestamp, clock: String },
+    Breached {
+        at: Timestamp,
+        clock: String,
+    },
 }
 
 /// The targets for one priority.

@@ -1,7 +1,10 @@
 //! The job queue: a `jobs` table. Enqueue in the caller's transaction (so a job exists
 //! exactly when its cause committed); claim with `FOR UPDATE SKIP LOCKED` and a lease, so
 //! several app instances never run one job twice at once; retry with exponential backoff;
-//! an idempotency key makes a second enqueue a no-op. Knows no feature: runners do.
+//! an idempotency key makes a second enqueue a no-op. The queue knows no feature; `runner`
+//! maps job kinds to the work.
+
+pub mod runner;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;

@@ -13,9 +13,9 @@ use super::{
     touch,
 };
 use crate::core::ids::{GroupId, OrgUnitId, SystemId};
+use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::Actor;
-use crate::core::time::to_db;
 use crate::engine::workflow::{Category, Definition, Effect, FieldKind, Refusal, Value};
 use crate::projects;
 

@@ -7,8 +7,10 @@ pub mod approvals;
 mod events;
 pub mod flow;
 pub mod links;
+pub mod queues;
 pub mod search;
 pub mod sla;
+pub mod sweeps;
 pub mod triage;
 
 use std::collections::BTreeMap;
@@ -259,16 +261,7 @@ pub async fn create(
     if initial.approval.is_some() {
         approvals::start_round(conn, id, &def, &initial.key, &project, &values, now).await?;
     }
-    triage::route(
-        conn,
-        id,
-        &project,
-        process.id,
-        system_id,
-        site_id,
-        now,
-    )
-    .await?;
+    triage::route(conn, id, &project, process.id, system_id, site_id, now).await?;
     sla::refresh(conn, id).await?;
     let key = format!("{project_key}-{number}");
     TicketKey::parse(&key).ok_or_else(|| Error::Internal(anyhow::anyhow!("bad key {key}")))
@@ -354,26 +347,35 @@ impl Ticket {
     }
 }
 
+/// Which ticket to load, and for whom.
+enum Lookup<'a> {
+    /// By key, as `actor` may see it.
+    Key(&'a Actor, &'a TicketKey),
+    /// By id, as `actor` may see it.
+    Id(&'a Actor, TicketId),
+    /// By id, for background work (no actor, no visibility filter).
+    System(TicketId),
+}
+
 /// The ticket with this key, if the actor may see it; `NotFound` otherwise, exactly as if
 /// it did not exist. `lock` takes a row lock for a change.
-async fn find(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    key: &TicketKey,
-    lock: bool,
-) -> Result<Ticket> {
+async fn find(conn: &mut PgConnection, lookup: Lookup<'_>, lock: bool) -> Result<Ticket> {
+    let user = match lookup {
+        Lookup::Key(actor, _) | Lookup::Id(actor, _) => Some(actor.user_id),
+        Lookup::System(_) => None,
+    };
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
         "select t.id, t.project_id, t.assignee_id, t.assignee_group_id, t.org_unit_id,
                 p.requester_visibility = 'org_unit' as org_unit_visible,
                 exists (select 1 from ticket_watchers w where w.ticket_id = t.id and w.user_id = ",
     );
-    qb.push_bind(actor.user_id);
+    qb.push_bind(user);
     qb.push(
         ") as actor_watches,
                 exists (select 1 from approval_rounds ar join approval_requests aq on aq.round_id = ar.id
                         where ar.ticket_id = t.id and aq.approver_id = ",
     );
-    qb.push_bind(actor.user_id);
+    qb.push_bind(user);
     qb.push(
         ") as actor_approves,
                 p.key as project_key, p.name as project_name, t.number, t.title,
@@ -387,12 +389,24 @@ async fn find(
          left join processes pr on pr.id = t.process_id
          left join users au on au.id = t.assignee_id
          left join groups g on g.id = t.assignee_group_id
-         where p.key = ",
+         where ",
     );
-    qb.push_bind(key.project.as_str())
-        .push(" and t.number = ")
-        .push_bind(key.number);
-    policy::push_ticket_scope(&mut qb, actor, "t");
+    match lookup {
+        Lookup::Key(actor, key) => {
+            qb.push("p.key = ")
+                .push_bind(key.project.as_str())
+                .push(" and t.number = ")
+                .push_bind(key.number);
+            policy::push_ticket_scope(&mut qb, actor, "t");
+        }
+        Lookup::Id(actor, id) => {
+            qb.push("t.id = ").push_bind(id);
+            policy::push_ticket_scope(&mut qb, actor, "t");
+        }
+        Lookup::System(id) => {
+            qb.push("t.id = ").push_bind(id);
+        }
+    }
     if lock {
         qb.push(" for update of t");
     }
@@ -402,13 +416,27 @@ async fn find(
         .ok_or(Error::NotFound)
 }
 
+/// As `find_for_change`, by id (bulk actions).
+pub async fn find_for_change_by_id(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: TicketId,
+) -> Result<Ticket> {
+    find(conn, Lookup::Id(actor, id), true).await
+}
+
+/// A ticket by id for background work, locked for a change.
+pub(crate) async fn find_for_system(conn: &mut PgConnection, id: TicketId) -> Result<Ticket> {
+    find(conn, Lookup::System(id), true).await
+}
+
 /// The ticket with this key, if the actor may see it.
 pub async fn find_visible(
     conn: &mut PgConnection,
     actor: &Actor,
     key: &TicketKey,
 ) -> Result<Ticket> {
-    find(conn, actor, key, false).await
+    find(conn, Lookup::Key(actor, key), false).await
 }
 
 /// As `find_visible`, locking the row until the transaction ends (for changes).
@@ -417,7 +445,7 @@ pub async fn find_for_change(
     actor: &Actor,
     key: &TicketKey,
 ) -> Result<Ticket> {
-    find(conn, actor, key, true).await
+    find(conn, Lookup::Key(actor, key), true).await
 }
 
 /// A ticket's history, oldest first, in one query. Internal entries only when `internal`.

@@ -106,9 +106,8 @@ pub async fn project_calendar(conn: &mut PgConnection, project: ProjectId) -> Re
 /// The clock-moving facts in a ticket's events. A public comment by anyone but the
 /// requester is the first response.
 pub fn facts(requester: UserId, events: &[(Option<UserId>, EventData, Timestamp)]) -> Vec<Fact> {
-    let category = |c: &str| -> Option<Category> {
-        serde_json::from_value(Json::String(c.to_owned())).ok()
-    };
+    let category =
+        |c: &str| -> Option<Category> { serde_json::from_value(Json::String(c.to_owned())).ok() };
     let mut out = Vec::new();
     for (actor, data, at) in events {
         let at = *at;
@@ -126,13 +125,16 @@ pub fn facts(requester: UserId, events: &[(Option<UserId>, EventData, Timestamp)
                     out.push(Fact::Category { at, category: c });
                 }
             }
-            EventData::Transition { category: c, .. } | EventData::StateMapped { category: c, .. } => {
+            EventData::Transition { category: c, .. }
+            | EventData::StateMapped { category: c, .. } => {
                 if let Some(c) = category(c) {
                     out.push(Fact::Category { at, category: c });
                 }
             }
             EventData::PriorityChanged { to, .. } => out.push(Fact::Priority { at, priority: *to }),
-            EventData::Comment { public: true, .. } if *actor != Some(requester) && actor.is_some() => {
+            EventData::Comment { public: true, .. }
+                if *actor != Some(requester) && actor.is_some() =>
+            {
                 out.push(Fact::FirstResponse { at })
             }
             EventData::Clock { action, clock } => out.push(Fact::Clock {

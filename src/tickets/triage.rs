@@ -132,11 +132,13 @@ pub async fn route(
     let Some((group, name)) = group else {
         return Ok(());
     };
-    sqlx::query("update tickets set assignee_group_id = $2 where id = $1 and assignee_group_id is null")
-        .bind(ticket)
-        .bind(group)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "update tickets set assignee_group_id = $2 where id = $1 and assignee_group_id is null",
+    )
+    .bind(ticket)
+    .bind(group)
+    .execute(&mut *conn)
+    .await?;
     record(
         conn,
         ticket,
@@ -170,7 +172,9 @@ pub async fn set_priority(
     let level = |v: Option<i16>| v.filter(|v| (1..=3).contains(v));
     let mut errors = FieldErrors::new();
     let new = match (level(impact), level(urgency)) {
-        (Some(i), Some(u)) => matrix(conn, ticket.project_id).await?[i as usize - 1][u as usize - 1],
+        (Some(i), Some(u)) => {
+            matrix(conn, ticket.project_id).await?[i as usize - 1][u as usize - 1]
+        }
         (None, None) => match priority.filter(|p| (1..=4).contains(p)) {
             Some(p) => p,
             None => {
@@ -328,17 +332,14 @@ pub async fn escalate(
     } else if reason.chars().count() > REASON_MAX {
         errors.add("reason", format!("Use at most {REASON_MAX} characters."));
     }
-    let tiers: Option<(String, Option<GroupId>, Option<String>)> = match ticket.assignee_group_id
-    {
-        Some(g) => {
-            sqlx::query_as(
-                "select g.name, n.id, n.name from groups g left join groups n on n.id = g.escalates_to
+    let tiers: Option<(String, Option<GroupId>, Option<String>)> = match ticket.assignee_group_id {
+        Some(g) => sqlx::query_as(
+            "select g.name, n.id, n.name from groups g left join groups n on n.id = g.escalates_to
                  where g.id = $1",
-            )
-            .bind(g)
-            .fetch_optional(&mut *conn)
-            .await?
-        }
+        )
+        .bind(g)
+        .fetch_optional(&mut *conn)
+        .await?,
         None => None,
     };
     let (from, to, to_name) = match tiers {

@@ -14,6 +14,7 @@ mod layout;
 mod pages;
 mod password;
 pub mod paths;
+mod queues;
 mod session;
 mod tickets;
 
@@ -174,6 +175,13 @@ pub fn routes() -> Vec<Route> {
         Route::post("/tickets/{key}/escalate", SignedIn, tickets::escalate),
         Route::post("/tickets/{key}/priority", SignedIn, tickets::priority),
         Route::get("/approvals", SignedIn, tickets::waiting),
+        Route::get("/desk", SignedIn, queues::desk),
+        Route::get("/queues", SignedIn, queues::index),
+        Route::post("/queues", SignedIn, queues::save),
+        Route::get("/queues/list", SignedIn, queues::list),
+        Route::post("/queues/bulk", SignedIn, queues::bulk),
+        Route::get("/queues/{id}", SignedIn, queues::show),
+        Route::post("/queues/{id}/delete", SignedIn, queues::delete),
         Route::get("/search", SignedIn, tickets::search),
         Route::get("/password/set/{token}", Public, password::form),
         Route::post("/password/set/{token}", Public, password::set),

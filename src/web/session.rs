@@ -26,6 +26,8 @@ pub struct ShellUser {
     pub csrf: String,
     /// Holds some admin permission: show the Admin entry.
     pub admin: bool,
+    /// Works tickets somewhere (reads internal data): show the desk and queues.
+    pub agent: bool,
 }
 
 impl ShellUser {
@@ -36,6 +38,9 @@ impl ShellUser {
             admin: Permission::ALL
                 .iter()
                 .any(|p| p.is_admin() && current.actor.has(*p, None)),
+            agent: current
+                .actor
+                .has_anywhere(Permission::TicketCommentInternal),
         }
     }
 }

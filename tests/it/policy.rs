@@ -2,7 +2,6 @@
 //! Also: requesters see their unit's tickets only where the project allows it, and the
 //! ticket list costs the same number of queries whatever its length.
 
-
 use axum::http::StatusCode;
 use sqlx::{Postgres, QueryBuilder};
 use tracing_subscriber::layer::SubscriberExt;

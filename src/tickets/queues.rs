@@ -1,0 +1,661 @@
+//! Queues: ticket lists over filters with a sort, keyset-paginated, always through the
+//! policy's SQL scope; saved as views (personal or shared) with their columns; counted
+//! cheaply (exact up to a cap, then "cap+").
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
+
+use crate::core::ids::{GroupId, OrgUnitId, ProcessId, ProjectId, SystemId, TicketId, UserId};
+use crate::core::time::to_db;
+use crate::core::{Error, FieldErrors, Result};
+use crate::engine::policy::{self, Actor};
+
+/// Counts stop here: beyond it a queue shows "1000+".
+pub const COUNT_CAP: i64 = 1000;
+pub const PAGE: i64 = 25;
+pub const CATEGORIES: [&str; 6] = ["active", "new", "open", "waiting", "resolved", "closed"];
+pub const SORTS: [(&str, &str); 4] = [
+    ("sla", "SLA due"),
+    ("priority", "Priority"),
+    ("updated", "Recently updated"),
+    ("created", "Newest"),
+];
+pub const COLUMNS: [(&str, &str); 10] = [
+    ("key", "Key"),
+    ("title", "Title"),
+    ("state", "State"),
+    ("priority", "Priority"),
+    ("sla", "SLA due"),
+    ("assignee", "Assignee"),
+    ("group", "Group"),
+    ("requester", "Requester"),
+    ("updated", "Updated"),
+    ("created", "Filed"),
+];
+pub const DEFAULT_COLUMNS: [&str; 7] = [
+    "key", "title", "state", "priority", "sla", "assignee", "updated",
+];
+
+/// Filters as typed in the form or stored with a view: text, checked by `parse`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Filters {
+    pub project: String,
+    pub process: String,
+    pub state: String,
+    pub category: String,
+    /// A group id, or `mine` (any of my groups).
+    pub group: String,
+    /// A user id, `me` or `unassigned`.
+    pub assignee: String,
+    pub priority: String,
+    /// `breached` or `due_soon`.
+    pub sla: String,
+    pub site: String,
+    pub system: String,
+    /// The requester's organisation unit.
+    pub org_unit: String,
+    pub created_from: String,
+    pub created_to: String,
+    pub updated_from: String,
+    pub updated_to: String,
+    pub q: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Sla,
+    Priority,
+    Updated,
+    Created,
+}
+
+impl Sort {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "" | "sla" => Some(Sort::Sla),
+            "priority" => Some(Sort::Priority),
+            "updated" => Some(Sort::Updated),
+            "created" => Some(Sort::Created),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Sla => "sla",
+            Sort::Priority => "priority",
+            Sort::Updated => "updated",
+            Sort::Created => "created",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Who {
+    Me,
+    Nobody,
+    User(UserId),
+}
+
+/// Filters after checking: what the SQL is built from.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    project: Option<ProjectId>,
+    process: Option<ProcessId>,
+    state: Option<String>,
+    categories: Vec<String>,
+    group: Option<Vec<GroupId>>,
+    assignee: Option<Who>,
+    priority: Option<i16>,
+    sla: Option<bool>,
+    site: Option<OrgUnitId>,
+    system: Option<SystemId>,
+    org_unit: Option<OrgUnitId>,
+    created: (Option<Timestamp>, Option<Timestamp>),
+    updated: (Option<Timestamp>, Option<Timestamp>),
+    q: Option<String>,
+}
+
+fn id<T: std::str::FromStr>(errors: &mut FieldErrors, field: &str, text: &str) -> Option<T> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let parsed = text.parse().ok();
+    if parsed.is_none() {
+        errors.add(field, "Choose from the list.");
+    }
+    parsed
+}
+
+/// A day as the start of that day (UTC); `to` dates include the whole day.
+fn day(errors: &mut FieldErrors, field: &str, text: &str, end: bool) -> Option<Timestamp> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let date: Option<jiff::civil::Date> = text.parse().ok();
+    let at = date
+        .and_then(|d| if end { d.tomorrow().ok() } else { Some(d) })
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp());
+    if at.is_none() {
+        errors.add(field, "Use a date like 2026-11-30.");
+    }
+    at
+}
+
+impl Filters {
+    /// Checks every filter; unknown values get a message next to their field.
+    pub fn parse(&self, actor: &Actor) -> std::result::Result<Query, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let mut q = Query {
+            project: id(&mut errors, "project", &self.project),
+            process: id(&mut errors, "process", &self.process),
+            site: id(&mut errors, "site", &self.site),
+            system: id(&mut errors, "system", &self.system),
+            org_unit: id(&mut errors, "org_unit", &self.org_unit),
+            created: (
+                day(&mut errors, "created_from", &self.created_from, false),
+                day(&mut errors, "created_to", &self.created_to, true),
+            ),
+            updated: (
+                day(&mut errors, "updated_from", &self.updated_from, false),
+                day(&mut errors, "updated_to", &self.updated_to, true),
+            ),
+            ..Query::default()
+        };
+        let state = self.state.trim();
+        if !state.is_empty() {
+            if state.len() > 50 {
+                errors.add("state", "That is not a state.");
+            } else {
+                q.state = Some(state.to_owned());
+            }
+        }
+        q.categories = match self.category.trim() {
+            "" => Vec::new(),
+            "active" => vec!["new".into(), "open".into(), "waiting".into()],
+            c if CATEGORIES.contains(&c) => vec![c.to_owned()],
+            _ => {
+                errors.add("category", "Choose from the list.");
+                Vec::new()
+            }
+        };
+        q.group = match self.group.trim() {
+            "" => None,
+            "mine" => Some(actor.groups.clone()),
+            g => id(&mut errors, "group", g).map(|g| vec![g]),
+        };
+        q.assignee = match self.assignee.trim() {
+            "" => None,
+            "me" => Some(Who::Me),
+            "unassigned" => Some(Who::Nobody),
+            u => id(&mut errors, "assignee", u).map(Who::User),
+        };
+        q.priority = match self.priority.trim() {
+            "" => None,
+            p => match p.parse::<i16>() {
+                Ok(p) if (1..=4).contains(&p) => Some(p),
+                _ => {
+                    errors.add("priority", "Choose from the list.");
+                    None
+                }
+            },
+        };
+        q.sla = match self.sla.trim() {
+            "" => None,
+            "breached" => Some(true),
+            "due_soon" => Some(false),
+            _ => {
+                errors.add("sla", "Choose from the list.");
+                None
+            }
+        };
+        let text = self.q.trim();
+        if text.chars().count() > 200 {
+            errors.add("q", "Use at most 200 characters.");
+        } else if !text.is_empty() {
+            q.q = Some(text.to_owned());
+        }
+        if errors.is_empty() {
+            Ok(q)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The filters as query-string pairs (for links and the next page).
+    pub fn pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("project", &self.project),
+            ("process", &self.process),
+            ("state", &self.state),
+            ("category", &self.category),
+            ("group", &self.group),
+            ("assignee", &self.assignee),
+            ("priority", &self.priority),
+            ("sla", &self.sla),
+            ("site", &self.site),
+            ("system", &self.system),
+            ("org_unit", &self.org_unit),
+            ("created_from", &self.created_from),
+            ("created_to", &self.created_to),
+            ("updated_from", &self.updated_from),
+            ("updated_to", &self.updated_to),
+            ("q", &self.q),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| (k, v.as_str()))
+        .collect()
+    }
+}
+
+/// Appends the filters (each starting with `and`) and the policy scope.
+fn push_filters(qb: &mut QueryBuilder<Postgres>, actor: &Actor, q: &Query, now: Timestamp) {
+    if let Some(p) = q.project {
+        qb.push(" and t.project_id = ").push_bind(p);
+    }
+    if let Some(p) = q.process {
+        qb.push(" and t.process_id = ").push_bind(p);
+    }
+    if let Some(s) = &q.state {
+        qb.push(" and t.state = ").push_bind(s.clone());
+    }
+    match q.categories.as_slice() {
+        [] => {}
+        [one] => {
+            qb.push(" and t.state_category = ").push_bind(one.clone());
+        }
+        many => {
+            qb.push(" and t.state_category = any(")
+                .push_bind(many.to_vec())
+                .push(")");
+        }
+    }
+    match &q.group {
+        None => {}
+        Some(groups) if groups.len() == 1 => {
+            qb.push(" and t.assignee_group_id = ").push_bind(groups[0]);
+        }
+        Some(groups) => {
+            qb.push(" and t.assignee_group_id = any(")
+                .push_bind(groups.clone())
+                .push(")");
+        }
+    }
+    match &q.assignee {
+        None => {}
+        Some(Who::Me) => {
+            qb.push(" and t.assignee_id = ").push_bind(actor.user_id);
+        }
+        Some(Who::Nobody) => {
+            qb.push(" and t.assignee_id is null");
+        }
+        Some(Who::User(u)) => {
+            qb.push(" and t.assignee_id = ").push_bind(*u);
+        }
+    }
+    if let Some(p) = q.priority {
+        qb.push(" and t.priority = ").push_bind(p);
+    }
+    match q.sla {
+        Some(true) => {
+            qb.push(" and t.sla_due <= ").push_bind(to_db(now));
+        }
+        Some(false) => {
+            qb.push(" and t.sla_due > ")
+                .push_bind(to_db(now))
+                .push(" and t.sla_warn_at <= ")
+                .push_bind(to_db(now));
+        }
+        None => {}
+    }
+    if let Some(s) = q.site {
+        qb.push(" and t.site_id = ").push_bind(s);
+    }
+    if let Some(s) = q.system {
+        qb.push(" and t.system_id = ").push_bind(s);
+    }
+    if let Some(o) = q.org_unit {
+        qb.push(" and t.org_unit_id = ").push_bind(o);
+    }
+    for (column, (from, to)) in [("t.created_at", q.created), ("t.updated_at", q.updated)] {
+        if let Some(from) = from {
+            qb.push(format_args!(" and {column} >= "))
+                .push_bind(to_db(from));
+        }
+        if let Some(to) = to {
+            qb.push(format_args!(" and {column} < "))
+                .push_bind(to_db(to));
+        }
+    }
+    if let Some(text) = &q.q {
+        qb.push(" and t.search @@ websearch_to_tsquery('simple', ")
+            .push_bind(text.clone())
+            .push(")");
+    }
+    policy::push_ticket_scope(qb, actor, "t");
+}
+
+/// A row of a queue.
+#[derive(Debug, Clone, FromRow)]
+pub struct Row {
+    pub id: TicketId,
+    pub project_key: String,
+    pub number: i64,
+    pub title: String,
+    pub state: String,
+    pub state_category: String,
+    pub priority: i16,
+    pub assignee_name: Option<String>,
+    pub group_name: Option<String>,
+    pub requester_name: String,
+    pub sla_due: Option<jiff_sqlx::Timestamp>,
+    pub sla_warn_at: Option<jiff_sqlx::Timestamp>,
+    pub sla_paused: bool,
+    pub updated_at: jiff_sqlx::Timestamp,
+    pub created_at: jiff_sqlx::Timestamp,
+}
+
+impl Row {
+    pub fn key(&self) -> String {
+        format!("{}-{}", self.project_key, self.number)
+    }
+
+    /// The keyset cursor after this row for `sort`.
+    fn cursor(&self, sort: Sort) -> String {
+        let value = match sort {
+            Sort::Sla => self
+                .sla_due
+                .map(|d| d.to_jiff().to_string())
+                .unwrap_or_default(),
+            Sort::Priority => self.priority.to_string(),
+            Sort::Updated => self.updated_at.to_jiff().to_string(),
+            Sort::Created => String::new(),
+        };
+        format!("{value}~{}", self.id)
+    }
+}
+
+/// A page and the cursor for the next one.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub rows: Vec<Row>,
+    pub next: Option<String>,
+}
+
+fn bad_cursor() -> Error {
+    Error::Invalid(FieldErrors::one(
+        "after",
+        "That page link is broken; start from the first page.",
+    ))
+}
+
+/// One page of the queue, after `cursor` (from a previous page).
+pub async fn page(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    q: &Query,
+    sort: Sort,
+    cursor: Option<&str>,
+    limit: i64,
+    now: Timestamp,
+) -> Result<Page> {
+    let cursor = match cursor.filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => {
+            let (value, id) = c.split_once('~').ok_or_else(bad_cursor)?;
+            let id: TicketId = id.parse().map_err(|_| bad_cursor())?;
+            Some((value.to_owned(), id))
+        }
+    };
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+        "select t.id, p.key as project_key, t.number, t.title, t.state, t.state_category,
+                t.priority, au.display_name as assignee_name, g.name as group_name,
+                ru.display_name as requester_name, t.sla_due, t.sla_warn_at, t.sla_paused,
+                t.updated_at, t.created_at
+         from tickets t join projects p on p.id = t.project_id
+         join users ru on ru.id = t.requester_id
+         left join users au on au.id = t.assignee_id
+         left join groups g on g.id = t.assignee_group_id
+         where true",
+    );
+    push_filters(&mut qb, actor, q, now);
+    // Keyset: (sort value, id) after the cursor. SLA sorts put tickets without a due last.
+    if let Some((value, id)) = &cursor {
+        match sort {
+            Sort::Sla if value.is_empty() => {
+                qb.push(" and t.sla_due is null and t.id > ").push_bind(*id);
+            }
+            Sort::Sla => {
+                let due: Timestamp = value.parse().map_err(|_| bad_cursor())?;
+                qb.push(" and ((t.sla_due, t.id) > (")
+                    .push_bind(to_db(due))
+                    .push(", ")
+                    .push_bind(*id)
+                    .push(") or t.sla_due is null)");
+            }
+            Sort::Priority => {
+                let p: i16 = value.parse().map_err(|_| bad_cursor())?;
+                qb.push(" and (t.priority, t.id) > (")
+                    .push_bind(p)
+                    .push(", ")
+                    .push_bind(*id)
+                    .push(")");
+            }
+            Sort::Updated => {
+                let at: Timestamp = value.parse().map_err(|_| bad_cursor())?;
+                qb.push(" and (t.updated_at, t.id) < (")
+                    .push_bind(to_db(at))
+                    .push(", ")
+                    .push_bind(*id)
+                    .push(")");
+            }
+            Sort::Created => {
+                qb.push(" and t.id < ").push_bind(*id);
+            }
+        }
+    }
+    qb.push(match sort {
+        Sort::Sla => " order by t.sla_due asc nulls last, t.id",
+        Sort::Priority => " order by t.priority, t.id",
+        Sort::Updated => " order by t.updated_at desc, t.id desc",
+        Sort::Created => " order by t.id desc",
+    });
+    qb.push(" limit ").push_bind(limit + 1);
+    let mut rows: Vec<Row> = qb.build_query_as().fetch_all(conn).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.cursor(sort))
+    } else {
+        None
+    };
+    Ok(Page { rows, next })
+}
+
+/// How many tickets match, up to `COUNT_CAP` (a bounded scan, however big the table).
+pub async fn count(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    q: &Query,
+    now: Timestamp,
+) -> Result<Count> {
+    let mut qb: QueryBuilder<Postgres> =
+        QueryBuilder::new("select count(*) from (select 1 from tickets t where true");
+    push_filters(&mut qb, actor, q, now);
+    qb.push(" limit ").push_bind(COUNT_CAP + 1).push(") c");
+    let n: i64 = qb.build_query_scalar().fetch_one(conn).await?;
+    Ok(Count(n))
+}
+
+/// A capped count: shown as "1000+" past the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count(pub i64);
+
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 > COUNT_CAP {
+            write!(f, "{COUNT_CAP}+")
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+/// A saved view.
+#[derive(Debug, Clone, FromRow)]
+pub struct View {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub owner_id: Option<UserId>,
+    pub created_by: UserId,
+    pub filters: sqlx::types::Json<Filters>,
+    pub sort: String,
+    pub columns: Vec<String>,
+}
+
+impl View {
+    pub fn shared(&self) -> bool {
+        self.owner_id.is_none()
+    }
+}
+
+/// The actor's own views and the shared ones, by name.
+pub async fn views(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<View>> {
+    Ok(sqlx::query_as(
+        "select id, name, owner_id, created_by, filters, sort, columns from queues
+         where owner_id = $1 or owner_id is null order by owner_id is null, lower(name)",
+    )
+    .bind(actor.user_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn view(conn: &mut PgConnection, actor: &Actor, id: uuid::Uuid) -> Result<View> {
+    sqlx::query_as(
+        "select id, name, owner_id, created_by, filters, sort, columns from queues
+         where id = $1 and (owner_id = $2 or owner_id is null)",
+    )
+    .bind(id)
+    .bind(actor.user_id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(Error::NotFound)
+}
+
+/// Checks and normalises chosen columns (the defaults when none).
+pub fn columns(chosen: &[String]) -> Vec<String> {
+    let known: Vec<String> = chosen
+        .iter()
+        .filter(|c| COLUMNS.iter().any(|(k, _)| k == c))
+        .cloned()
+        .collect();
+    if known.is_empty() {
+        DEFAULT_COLUMNS.iter().map(|c| (*c).to_owned()).collect()
+    } else {
+        known
+    }
+}
+
+/// Saves a view; `shared` views need the right to assign tickets somewhere (team leads,
+/// agents), others are personal.
+pub async fn save(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    name: &str,
+    shared: bool,
+    filters: &Filters,
+    sort: Sort,
+    chosen: &[String],
+    now: Timestamp,
+) -> Result<uuid::Uuid> {
+    let mut errors = FieldErrors::new();
+    let name = name.trim();
+    if name.is_empty() {
+        errors.add("name", "Give the queue a name.");
+    } else if name.chars().count() > 100 {
+        errors.add("name", "Use at most 100 characters.");
+    }
+    if shared && !actor.has_anywhere(policy::Permission::TicketAssign) {
+        errors.add(
+            "shared",
+            "Only those who assign tickets can share queues; save it for yourself.",
+        );
+    }
+    if let Err(e) = filters.parse(actor) {
+        for (field, message) in e.iter() {
+            errors.add(field, message);
+        }
+    }
+    errors.into_result()?;
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(
+        "insert into queues (id, name, owner_id, created_by, filters, sort, columns, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind((!shared).then_some(actor.user_id))
+    .bind(actor.user_id)
+    .bind(sqlx::types::Json(filters))
+    .bind(sort.as_str())
+    .bind(columns(chosen))
+    .bind(to_db(now))
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Deletes a view: one's own, or a shared one one created.
+pub async fn delete(conn: &mut PgConnection, actor: &Actor, id: uuid::Uuid) -> Result<()> {
+    let done = sqlx::query(
+        "delete from queues where id = $1 and (owner_id = $2 or (owner_id is null and created_by = $2))",
+    )
+    .bind(id)
+    .bind(actor.user_id)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+/// Options for the filter form, by kind: (id, name).
+pub async fn options(
+    conn: &mut PgConnection,
+) -> Result<BTreeMap<&'static str, Vec<(String, String)>>> {
+    let mut out = BTreeMap::new();
+    for (kind, sql) in [
+        (
+            "project",
+            "select id::text, key || ' ' || name from projects order by key",
+        ),
+        (
+            "process",
+            "select id::text, name from processes where active order by lower(name)",
+        ),
+        (
+            "group",
+            "select id::text, name from groups order by lower(name)",
+        ),
+        (
+            "system",
+            "select id::text, name from systems order by lower(name) limit 500",
+        ),
+        (
+            "site",
+            "select id::text, name from org_units order by lower(name) limit 500",
+        ),
+    ] {
+        let rows: Vec<(String, String)> = sqlx::query_as(sql).fetch_all(&mut *conn).await?;
+        out.insert(kind, rows);
+    }
+    Ok(out)
+}
