@@ -477,8 +477,8 @@ pub async fn add_comment(
     let mut errors = FieldErrors::new();
     check_text(&mut errors, "body", body, TEXT_MAX, true);
     errors.into_result()?;
-    touch(conn, ticket.id, now).await?;
-    record_comment(conn, ticket.id, actor.user_id, body, now).await
+    record_comment(conn, ticket.id, actor.user_id, body, now).await?;
+    touch(conn, ticket.id, now).await
 }
 
 pub(crate) async fn record_comment(

@@ -23,8 +23,8 @@ pub async fn record_breaches(pool: &PgPool, now: Timestamp) -> Result<usize> {
         let mut tx = pool.begin().await?;
         let due: Vec<(TicketId, bool, bool)> = sqlx::query_as(
             "select id,
-                    first_response_due <= $1 and first_response_breached_at is null,
-                    resolution_due <= $1 and resolution_breached_at is null
+                    coalesce(first_response_due <= $1 and first_response_breached_at is null, false),
+                    coalesce(resolution_due <= $1 and resolution_breached_at is null, false)
              from tickets
              where id in (
                  select id from tickets where first_response_due <= $1 and first_response_breached_at is null

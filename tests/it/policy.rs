@@ -253,7 +253,6 @@ async fn requesters_see_their_units_tickets_only_where_the_project_allows() {
         .assert_status(StatusCode::NOT_FOUND);
 }
 
-/// Counts the SQL statements sqlx runs on this thread while the guard lives.
 thread_local! {
     static QUERIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }

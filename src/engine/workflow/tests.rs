@@ -513,6 +513,7 @@ fn arb_definition() -> impl Strategy<Value = Definition> {
                 states,
                 transitions,
                 screen: Vec::new(),
+                resolution: Default::default(),
             }
         })
 }

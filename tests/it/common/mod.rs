@@ -412,8 +412,10 @@ impl TestApp {
         self.cookies.insert(name.into(), value.into());
     }
 
-    /// Signs in through the login form; asserts it worked.
+    /// Signs in through the login form (as a fresh browser); asserts it worked.
     pub async fn login(&mut self, email: &str) {
+        self.cookies.clear();
+        self.csrf = None;
         self.get("/login").await.assert_status(StatusCode::OK);
         let response = self
             .post_form("/login", &[("email", email), ("password", PASSWORD)])
@@ -475,7 +477,7 @@ impl TestBrowser {
     }
 }
 
-trait NowTs {
+pub trait NowTs {
     fn now_ts(&self) -> Timestamp;
 }
 

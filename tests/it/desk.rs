@@ -1,0 +1,502 @@
+//! The help desk at work: triage, SLA clocks stored and replayed, the breach and auto-close
+//! sweeps, reopen window, queues through the policy, bulk actions all-or-nothing.
+
+use axum::http::StatusCode;
+use jiff::SignedDuration;
+use unitrack::core::ids::{TicketId, UserId};
+use unitrack::tickets::{sla, sweeps};
+
+use crate::common::{NowTs, TestApp};
+
+struct Desk {
+    app: TestApp,
+    project: String,
+    l1: String,
+}
+
+/// HD with a 24-hour calendar and a P3 policy (first response 1 h, resolution 4 h); an L1
+/// group (escalating to L2) with agent Alice; requester Rita.
+async fn desk() -> Desk {
+    let app = TestApp::new().await;
+    let project = app.create_project("HD", "Help desk").await.to_string();
+    app.create_user("rita@example.com", "Rita", false).await;
+    let alice = app
+        .create_user_with_role("alice@example.com", "Alice", "Agent L1")
+        .await;
+    let sql = [
+        "insert into groups (id, name, created_at) values ('00000000-0000-0000-0000-0000000000b2', 'L2', now())",
+        "insert into groups (id, name, escalates_to, created_at) values ('00000000-0000-0000-0000-0000000000b1', 'L1', '00000000-0000-0000-0000-0000000000b2', now())",
+        "insert into sla_calendars (id, name, time_zone, week, created_at) values ('00000000-0000-0000-0000-0000000000c1', 'Always', 'UTC', '[\"24h\",\"24h\",\"24h\",\"24h\",\"24h\",\"24h\",\"24h\"]', now())",
+        "insert into sla_policies (id, priority, calendar_id, first_response_minutes, resolution_minutes, created_at) values (gen_random_uuid(), 3, '00000000-0000-0000-0000-0000000000c1', 60, 240, now())",
+        "insert into sla_policies (id, priority, calendar_id, first_response_minutes, resolution_minutes, created_at) values (gen_random_uuid(), 1, '00000000-0000-0000-0000-0000000000c1', 15, 60, now())",
+    ];
+    for s in sql {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(s))
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("insert into group_members (group_id, user_id) values ('00000000-0000-0000-0000-0000000000b1', $1)")
+        .bind(alice)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // New tickets in HD go to L1.
+    sqlx::query("insert into routing_rules (id, project_id, position, group_id, created_at) values (gen_random_uuid(), $1::uuid, 1, '00000000-0000-0000-0000-0000000000b1', now())")
+        .bind(&project)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    Desk {
+        app,
+        project,
+        l1: "00000000-0000-0000-0000-0000000000b1".into(),
+    }
+}
+
+impl Desk {
+    async fn file(&mut self, title: &str) {
+        self.app.login("rita@example.com").await;
+        let project = self.project.clone();
+        self.app
+            .post_form(
+                "/tickets",
+                &[
+                    ("project_id", &project),
+                    ("title", title),
+                    ("description", ""),
+                ],
+            )
+            .await
+            .assert_status(StatusCode::SEE_OTHER);
+    }
+
+    async fn id(&self, number: i64) -> TicketId {
+        sqlx::query_scalar("select id from tickets where number = $1")
+            .bind(number)
+            .fetch_one(&self.app.pool)
+            .await
+            .unwrap()
+    }
+
+    /// The stored SLA columns equal a replay of the events alone.
+    async fn assert_replay(&self, number: i64) -> sla::Replay {
+        let id = self.id(number).await;
+        let mut conn = self.app.pool.acquire().await.unwrap();
+        let stored = sla::stored(&mut conn, id).await.unwrap();
+        let replay = sla::replay(&mut conn, id).await.unwrap();
+        assert_eq!(
+            stored, replay.projection,
+            "stored SLA must equal the replay"
+        );
+        replay
+    }
+}
+
+#[tokio::test]
+async fn sla_clocks_follow_the_ticket_and_always_equal_their_replay() {
+    let mut d = desk().await;
+    let t0 = d.app.clock.now_ts();
+    d.file("VPN drops every hour").await;
+    let r = d.assert_replay(1).await;
+    assert_eq!(
+        r.projection.first_response_due,
+        Some(t0 + SignedDuration::from_hours(1))
+    );
+    assert_eq!(r.projection.due, r.projection.first_response_due);
+    assert_eq!(
+        d.app
+            .count("select count(*) from tickets where assignee_group_id is not null")
+            .await,
+        1,
+        "routed to L1"
+    );
+
+    // Alice takes it after 10 minutes (pickup) and replies (first response).
+    d.app.clock.advance(SignedDuration::from_mins(10));
+    d.app.login("alice@example.com").await;
+    d.app
+        .get("/tickets/HD-1")
+        .await
+        .assert_contains("First response due")
+        .assert_contains("on time");
+    d.app
+        .post_form("/tickets/HD-1/take", &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    d.app
+        .post_form(
+            "/tickets/HD-1/comments",
+            &[("body", "Which client version?")],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let r = d.assert_replay(1).await;
+    assert_eq!(
+        r.projection.first_response_due, None,
+        "first response given"
+    );
+    assert_eq!(
+        r.first_response_at,
+        Some(t0 + SignedDuration::from_mins(10))
+    );
+    assert_eq!(
+        d.app
+            .count("select count(*) from tickets where picked_up_at is not null")
+            .await,
+        1
+    );
+
+    // Waiting for the requester pauses the resolution clock for two hours.
+    d.app
+        .post_form(
+            "/tickets/HD-1/transitions/ask_requester",
+            &[("comment", "Please send the log.")],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let r = d.assert_replay(1).await;
+    assert!(r.projection.paused);
+    assert_eq!(r.projection.due, None);
+    d.app.clock.advance(SignedDuration::from_hours(2));
+    d.app.login("rita@example.com").await;
+    d.app
+        .post_form(
+            "/tickets/HD-1/transitions/answer",
+            &[("comment", "Attached.")],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let r = d.assert_replay(1).await;
+    // 10 minutes used of 4 hours before the pause: due 3 h 50 min after the answer.
+    assert_eq!(
+        r.projection.resolution_due,
+        Some(t0 + SignedDuration::from_mins(130 + 230))
+    );
+
+    // P1 has one hour in all: 10 minutes used, 50 left.
+    d.app.login("alice@example.com").await;
+    d.app
+        .post_form(
+            "/tickets/HD-1/priority",
+            &[("impact", "1"), ("urgency", "1")],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let r = d.assert_replay(1).await;
+    assert_eq!(
+        r.projection.resolution_due,
+        Some(t0 + SignedDuration::from_mins(130 + 50))
+    );
+
+    // The sweep records the breach once, as an event, and the replay agrees.
+    d.app.clock.advance(SignedDuration::from_hours(1));
+    let now = d.app.clock.now_ts();
+    assert_eq!(sweeps::sweep(&d.app.pool, now).await.unwrap(), (1, 0));
+    assert_eq!(sweeps::sweep(&d.app.pool, now).await.unwrap(), (0, 0));
+    let r = d.assert_replay(1).await;
+    assert!(r.projection.resolution_breached_at.is_some());
+    d.app.login("alice@example.com").await;
+    d.app
+        .get("/tickets/HD-1")
+        .await
+        .assert_contains("SLA breached: resolution")
+        .assert_contains("breached");
+    // Requesters never see the SLA internals.
+    d.app.login("rita@example.com").await;
+    d.app
+        .get("/tickets/HD-1")
+        .await
+        .assert_not_contains("SLA breached")
+        .assert_not_contains("Triage");
+}
+
+#[tokio::test]
+async fn escalation_needs_a_reason_and_a_next_tier() {
+    let mut d = desk().await;
+    d.file("Cannot book travel").await;
+    d.app.login("alice@example.com").await;
+    d.app
+        .post_form("/tickets/HD-1/escalate", &[("reason", "  ")])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Say why it needs the next tier.");
+    d.app
+        .post_form("/tickets/HD-1/escalate", &[("reason", "Needs SAP rights")])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    d.app
+        .get("/tickets/HD-1")
+        .await
+        .assert_contains("escalated it from L1 to L2: Needs SAP rights");
+    // L2 has no next tier: the reason is kept with the message.
+    d.app
+        .post_form("/tickets/HD-1/escalate", &[("reason", "Still stuck")])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("L2 has no next tier")
+        .assert_contains("Still stuck");
+    // An assignee must be in the group.
+    let l1 = d.l1.clone();
+    let rita: UserId = sqlx::query_scalar("select id from users where email = 'rita@example.com'")
+        .fetch_one(&d.app.pool)
+        .await
+        .unwrap();
+    d.app
+        .post_form(
+            "/tickets/HD-1/assign",
+            &[("group_id", &l1), ("assignee_id", &rita.to_string())],
+        )
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Rita is not in L1");
+    d.app
+        .post_form("/tickets/HD-1/assign", &[("group_id", "not-an-id")])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Choose from the list.");
+}
+
+#[tokio::test]
+async fn resolved_tickets_close_by_themselves_and_reopen_only_within_the_window() {
+    let mut d = desk().await;
+    d.file("Outlook signature").await;
+    d.file("Teams camera").await;
+    d.app.login("alice@example.com").await;
+    for key in ["HD-1", "HD-2"] {
+        d.app
+            .post_form(
+                &format!("/tickets/{key}/transitions/resolve"),
+                &[("comment", "Done.")],
+            )
+            .await
+            .assert_status(StatusCode::SEE_OTHER);
+    }
+    // Friday → 5 business days later; before that nothing closes.
+    d.app.clock.advance(SignedDuration::from_hours(24 * 6));
+    let now = d.app.clock.now_ts();
+    assert_eq!(sweeps::auto_close(&d.app.pool, now).await.unwrap(), 0);
+    d.app.clock.advance(SignedDuration::from_hours(24 * 2));
+    // HD-2's requester still reopens within 14 days (resolved 8 days ago).
+    d.app.login("rita@example.com").await;
+    d.app
+        .post_form(
+            "/tickets/HD-2/transitions/reopen",
+            &[("comment", "Camera is black again.")],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let now = d.app.clock.now_ts();
+    assert_eq!(sweeps::auto_close(&d.app.pool, now).await.unwrap(), 1);
+    assert_eq!(
+        d.app
+            .count("select count(*) from tickets where state = 'closed' and number = 1")
+            .await,
+        1
+    );
+    d.app
+        .get("/tickets/HD-1")
+        .await
+        .assert_contains("Closed automatically after 5 business days");
+    // Resolve HD-2 again and wait past the window: reopening is refused.
+    d.app.login("alice@example.com").await;
+    d.app
+        .post_form(
+            "/tickets/HD-2/transitions/resolve",
+            &[("comment", "Driver updated.")],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    sqlx::query("update tickets set auto_close_at = null where number = 2")
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    d.app.clock.advance(SignedDuration::from_hours(24 * 15));
+    d.app.login("rita@example.com").await;
+    d.app
+        .post_form("/tickets/HD-2/transitions/reopen", &[("comment", "Again.")])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("can no longer be reopened");
+    d.assert_replay(2).await;
+}
+
+#[tokio::test]
+async fn queues_filter_through_the_policy_and_refuse_bad_filters() {
+    let mut d = desk().await;
+    d.file("Mine to see").await;
+    let other = d.app.create_project("FIN", "Finance").await;
+    // A Finance ticket Alice has no role for (her Agent L1 role is global, so use a
+    // project-scoped agent instead).
+    d.app
+        .create_user_with_role("felix@example.com", "Felix", "Requester")
+        .await;
+    let felix_role: uuid::Uuid = sqlx::query_scalar("select id from roles where name = 'Agent L1'")
+        .fetch_one(&d.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("insert into memberships (id, role_id, user_id, project_id, created_at) select gen_random_uuid(), $1, id, $2, now() from users where email = 'felix@example.com'")
+        .bind(felix_role)
+        .bind(other)
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    d.app.login("felix@example.com").await;
+    d.app
+        .get("/queues/list?category=active")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_not_contains("Mine to see")
+        .assert_contains("0 tickets");
+    d.app.login("alice@example.com").await;
+    d.app
+        .get("/queues/list?category=active&sort=sla")
+        .await
+        .assert_contains("Mine to see")
+        .assert_contains("1 tickets");
+    d.app
+        .get("/queues/list?category=sideways&priority=9&created_from=yesterday")
+        .await
+        .assert_status(StatusCode::BAD_REQUEST)
+        .assert_contains("Use a date like 2026-11-30.");
+    d.app
+        .get("/queues/list?after=garbage")
+        .await
+        .assert_status(StatusCode::BAD_REQUEST)
+        .assert_contains("That page link is broken");
+    // Saved as a personal queue, it shows with its count.
+    d.app
+        .post_form(
+            "/queues",
+            &[
+                ("name", "L1 open"),
+                ("group", "mine"),
+                ("category", "active"),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    d.app.get("/queues").await.assert_contains("L1 open");
+    d.app
+        .get("/desk")
+        .await
+        .assert_contains("Unassigned in my groups")
+        .assert_contains("Mine to see");
+}
+
+#[tokio::test]
+async fn keyset_pages_cover_every_ticket_once() {
+    let mut d = desk().await;
+    for i in 0..30 {
+        d.file(&format!("Ticket {i}")).await;
+        d.app.clock.advance(SignedDuration::from_mins(1));
+    }
+    d.app.login("alice@example.com").await;
+    // Only the chosen columns show.
+    d.app
+        .get("/queues/list?col=key&col=priority")
+        .await
+        .assert_contains(">Priority</th>")
+        .assert_not_contains(">Title</th>");
+    for sort in ["sla", "priority", "updated", "created"] {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut path = format!("/queues/list?sort={sort}&col=key");
+        for _ in 0..5 {
+            let page = d.app.get(&path).await;
+            page.assert_status(StatusCode::OK);
+            let body = page.body.clone();
+            for key in body.split("/tickets/HD-").skip(1) {
+                let n: String = key.chars().take_while(char::is_ascii_digit).collect();
+                seen.insert(n);
+            }
+            match body
+                .split("rel=\"next\"")
+                .next()
+                .and_then(|b| b.rsplit("href=\"").next())
+            {
+                Some(link) if body.contains("rel=\"next\"") => {
+                    path = link
+                        .split('"')
+                        .next()
+                        .unwrap()
+                        .replace("&amp;", "&")
+                        .replace("&#38;", "&")
+                        .replace("&#x2f;", "/")
+                        .replace("&#x2F;", "/");
+                }
+                _ => break,
+            }
+        }
+        assert_eq!(seen.len(), 30, "sort {sort}, last page {path}");
+    }
+}
+
+#[tokio::test]
+async fn a_bulk_action_changes_all_or_nothing() {
+    let mut d = desk().await;
+    d.file("One").await;
+    d.file("Two").await;
+    let other = d.app.create_project("FIN", "Finance").await;
+    let (one, two) = (d.id(1).await, d.id(2).await);
+    // A ticket in FIN that only an admin could touch: Alice is not allowed to resolve a
+    // question she is not an agent for... she is (global role), so use a bogus step instead.
+    let _ = other;
+    d.app.login("alice@example.com").await;
+    d.app
+        .post_form(
+            "/queues/bulk",
+            &[
+                ("ticket", &one.to_string()),
+                ("ticket", &two.to_string()),
+                ("action", "priority"),
+                ("priority", "2"),
+                ("back", "/queues/list"),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        d.app
+            .count("select count(*) from tickets where priority = 2")
+            .await,
+        2
+    );
+    assert_eq!(
+        d.app
+            .count("select count(*) from ticket_events where kind = 'priority_changed'")
+            .await,
+        2,
+        "an event per ticket"
+    );
+    // HD-2 is resolved first; "start work" then fails on it, so HD-1 must not move either.
+    d.app
+        .post_form("/tickets/HD-2/transitions/resolve", &[("comment", "Done.")])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let response = d
+        .app
+        .post_form(
+            "/queues/bulk",
+            &[
+                ("ticket", &one.to_string()),
+                ("ticket", &two.to_string()),
+                ("action", "transition"),
+                ("transition", "take_up"),
+                ("back", "/queues/list"),
+            ],
+        )
+        .await;
+    response.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        d.app
+            .count("select count(*) from tickets where state = 'in_progress'")
+            .await,
+        0,
+        "nothing changed"
+    );
+    d.app
+        .get("/queues/list")
+        .await
+        .assert_contains("Nothing was changed.")
+        .assert_contains("HD-2");
+}
