@@ -199,7 +199,8 @@ impl Config {
 
     /// The largest request body an upload route accepts: one attachment plus a form.
     pub fn upload_body_limit(&self) -> usize {
-        self.attachment_max_bytes.saturating_add(self.max_body_bytes)
+        self.attachment_max_bytes
+            .saturating_add(self.max_body_bytes)
     }
 
     /// Cookies get `Secure` when the public URL is https.

@@ -224,7 +224,8 @@ pub fn too_large_message(filename: &str, size: usize, max_bytes: usize) -> Strin
     )
 }
 
-const COLUMNS: &str = "a.id, a.ticket_id, a.event_id, a.internal, a.filename, a.content_type, a.size,
+const COLUMNS: &str =
+    "a.id, a.ticket_id, a.event_id, a.internal, a.filename, a.content_type, a.size,
         a.sha256, a.uploaded_by, u.display_name as uploader_name, a.created_at";
 
 /// The ticket's files, oldest first, without their bytes; internal ones only when `internal`.
@@ -263,9 +264,7 @@ pub async fn open(
     .bind(internal)
     .fetch_optional(conn)
     .await?;
-    stored
-        .map(|s| (s.meta, s.data))
-        .ok_or(Error::NotFound)
+    stored.map(|s| (s.meta, s.data)).ok_or(Error::NotFound)
 }
 
 #[derive(FromRow)]
@@ -321,7 +320,14 @@ mod tests {
             content_type_for("text/plain; charset=utf-8", b"hi"),
             "text/plain"
         );
-        for bad in ["", "text", "text/", "te xt/plain", "text/html\r\nX: y", "a/b/c"] {
+        for bad in [
+            "",
+            "text",
+            "text/",
+            "te xt/plain",
+            "text/html\r\nX: y",
+            "a/b/c",
+        ] {
             assert_eq!(
                 content_type_for(bad, b""),
                 "application/octet-stream",

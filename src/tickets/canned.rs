@@ -84,10 +84,9 @@ impl fmt::Display for TemplateError {
                     known.join(", ")
                 )
             }
-            TemplateError::Unclosed(near) => write!(
-                f,
-                "A “{{{{” is not closed with “}}}}”: near “{near}”."
-            ),
+            TemplateError::Unclosed(near) => {
+                write!(f, "A “{{{{” is not closed with “}}}}”: near “{near}”.")
+            }
         }
     }
 }
@@ -286,7 +285,10 @@ pub async fn update(
     .execute(conn)
     .await
     .on_constraint("canned_responses_title_key", title_taken)
-    .map_err(missing_reference("project_id", "This project no longer exists."))?;
+    .map_err(missing_reference(
+        "project_id",
+        "This project no longer exists.",
+    ))?;
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }

@@ -120,10 +120,7 @@ pub(super) fn view_of(key: &str, a: &Attachment) -> AttachmentView {
         url: format!("{}/attachments/{}", paths::ticket(key), a.id),
         filename: a.filename.clone(),
         size: a.human_size(),
-        by: a
-            .uploader_name
-            .clone()
-            .unwrap_or_else(|| "Unitrack".into()),
+        by: a.uploader_name.clone().unwrap_or_else(|| "Unitrack".into()),
         when: display(a.created_at.to_jiff()),
         internal: a.internal,
     }

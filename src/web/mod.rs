@@ -175,7 +175,11 @@ pub fn routes() -> Vec<Route> {
         ),
         Route::post("/tickets/{key}/watch", SignedIn, conversation::watch),
         Route::post("/tickets/{key}/unwatch", SignedIn, conversation::unwatch),
-        Route::post("/tickets/{key}/watchers", SignedIn, conversation::add_watcher),
+        Route::post(
+            "/tickets/{key}/watchers",
+            SignedIn,
+            conversation::add_watcher,
+        ),
         Route::post(
             "/tickets/{key}/watchers/{user}/remove",
             SignedIn,
@@ -352,7 +356,11 @@ pub fn routes() -> Vec<Route> {
         Route::get("/admin/audit", Global(AdminAudit), admin::audit::list),
         Route::get("/admin/canned", Global(AdminCanned), admin::canned::list),
         Route::post("/admin/canned", Global(AdminCanned), admin::canned::create),
-        Route::get("/admin/canned/{id}", Global(AdminCanned), admin::canned::show),
+        Route::get(
+            "/admin/canned/{id}",
+            Global(AdminCanned),
+            admin::canned::show,
+        ),
         Route::post(
             "/admin/canned/{id}",
             Global(AdminCanned),

@@ -441,7 +441,12 @@ pub(super) fn describe(data: EventData) -> (String, Option<SafeHtml>) {
         EventData::Comment {
             body_html, public, ..
         } => (
-            if public { "commented" } else { "wrote an internal note" }.into(),
+            if public {
+                "commented"
+            } else {
+                "wrote an internal note"
+            }
+            .into(),
             Some(SafeHtml::from_stored(body_html)),
         ),
         EventData::FieldChanged {

@@ -2,7 +2,6 @@
 //! Also: requesters see their unit's tickets only where the project allows it, and the
 //! ticket list costs the same number of queries whatever its length.
 
-
 use axum::http::StatusCode;
 use sqlx::{Postgres, QueryBuilder};
 use tracing_subscriber::layer::SubscriberExt;
@@ -254,7 +253,6 @@ async fn requesters_see_their_units_tickets_only_where_the_project_allows() {
         .assert_status(StatusCode::NOT_FOUND);
 }
 
-/// Counts the SQL statements sqlx runs on this thread while the guard lives.
 thread_local! {
     static QUERIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
