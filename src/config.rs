@@ -39,6 +39,9 @@ pub struct Config {
     pub session_max_hours: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Largest file accepted as a ticket attachment, in bytes. An upload's whole body may be
+    /// this plus `max_body_bytes` (files sent together share it).
+    pub attachment_max_bytes: usize,
     /// A request that takes longer is answered with 408.
     pub request_timeout_secs: u64,
     /// Database connections per app instance.
@@ -68,6 +71,7 @@ impl Default for Config {
             session_idle_minutes: 30,
             session_max_hours: 12,
             max_body_bytes: 2 * 1024 * 1024,
+            attachment_max_bytes: 25 * 1024 * 1024,
             request_timeout_secs: 30,
             db_max_connections: 16,
             login_max_failures_account: 5,
@@ -162,6 +166,9 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return bad("max_body_bytes", "must be at least 1024");
         }
+        if self.attachment_max_bytes == 0 {
+            return bad("attachment_max_bytes", "must be at least 1");
+        }
         if self.request_timeout_secs == 0 {
             return bad("request_timeout_secs", "must be at least 1");
         }
@@ -188,6 +195,12 @@ impl Config {
             .filter(|s| !s.is_empty())
             .map(|s| s.parse().map_err(|_| format!("{s:?} is not an IP address")))
             .collect()
+    }
+
+    /// The largest request body an upload route accepts: one attachment plus a form.
+    pub fn upload_body_limit(&self) -> usize {
+        self.attachment_max_bytes
+            .saturating_add(self.max_body_bytes)
     }
 
     /// Cookies get `Secure` when the public URL is https.

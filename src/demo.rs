@@ -11,6 +11,7 @@ use crate::people::{domain_rules, groups, passwords, users};
 use crate::projects::org::{self, UnitKind};
 use crate::projects::systems::{self, Criticality, SystemInput};
 use crate::projects::{self, Kind, ProjectInput};
+use crate::tickets::canned;
 
 /// The password of every demo account. Printed at start; the demo is for trying Unitrack.
 pub const PASSWORD: &str = "demo-password";
@@ -200,9 +201,29 @@ pub async fn load(pool: &PgPool, now: jiff::Timestamp) -> Result<bool> {
         now,
     )
     .await?;
+    for (title, body) in CANNED {
+        let input = canned::CannedInput {
+            project_id: None,
+            title: (*title).into(),
+            body: (*body).into(),
+        };
+        canned::create(&mut tx, &input, l1, now).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }
+
+/// Shared canned responses of the demo: (title, text).
+const CANNED: &[(&str, &str)] = &[
+    (
+        "We are on it",
+        "Hello {{requester.first_name}},\n\nthank you for {{ticket.key}}. We are looking into it and will get back to you.\n\n{{agent.name}}, help desk",
+    ),
+    (
+        "Please restart and tell us",
+        "Hello {{requester.first_name}},\n\ncould you restart the device and tell us whether “{{ticket.title}}” still happens?\n\n{{agent.name}}",
+    ),
+];
 
 /// Whether the demo organisation is in this database (to print its sign-ins).
 pub async fn is_loaded(pool: &PgPool) -> Result<bool> {

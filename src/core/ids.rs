@@ -94,6 +94,14 @@ id_type!(
     /// The public handle of a session, safe to show and post (the secret token is never shown).
     SessionId
 );
+id_type!(
+    /// A file attached to a ticket.
+    AttachmentId
+);
+id_type!(
+    /// A canned response: a reusable reply with placeholders.
+    CannedId
+);
 
 /// A project key: 2 to 10 capital letters or digits, starting with a letter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

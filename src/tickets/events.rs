@@ -96,6 +96,23 @@ pub enum EventData {
     SlaBreached {
         clock: String,
     },
+    AttachmentAdded {
+        attachment_id: uuid::Uuid,
+        filename: String,
+        size: i64,
+        internal: bool,
+    },
+    WatcherAdded {
+        user_id: UserId,
+        user: String,
+        /// The actor added themselves ("started watching").
+        themselves: bool,
+    },
+    WatcherRemoved {
+        user_id: UserId,
+        user: String,
+        themselves: bool,
+    },
 }
 
 impl EventData {
@@ -116,6 +133,9 @@ impl EventData {
             EventData::PriorityChanged { .. } => "priority_changed",
             EventData::Escalated { .. } => "escalated",
             EventData::SlaBreached { .. } => "sla_breached",
+            EventData::AttachmentAdded { .. } => "attachment_added",
+            EventData::WatcherAdded { .. } => "watcher_added",
+            EventData::WatcherRemoved { .. } => "watcher_removed",
         }
     }
 
@@ -124,6 +144,7 @@ impl EventData {
         match self {
             EventData::Comment { public, .. } => !public,
             EventData::FieldChanged { internal, .. } => *internal,
+            EventData::AttachmentAdded { internal, .. } => *internal,
             EventData::Clock { .. }
             | EventData::Assigned { .. }
             | EventData::Escalated { .. }
@@ -141,18 +162,29 @@ pub async fn record(
     data: &EventData,
     now: Timestamp,
 ) -> Result<()> {
-    sqlx::query(
+    record_returning_id(conn, ticket, actor, data, now).await?;
+    Ok(())
+}
+
+/// As `record`, answering the new event's id (for rows that point to it).
+pub async fn record_returning_id(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    actor: Option<UserId>,
+    data: &EventData,
+    now: Timestamp,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
         "insert into ticket_events (ticket_id, actor_id, kind, data, created_at)
-         values ($1, $2, $3, $4, $5)",
+         values ($1, $2, $3, $4, $5) returning id",
     )
     .bind(ticket)
     .bind(actor)
     .bind(data.kind())
     .bind(Json(data))
     .bind(to_db(now))
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_one(conn)
+    .await?)
 }
 
 /// One entry of a ticket's timeline.

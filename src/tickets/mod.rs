@@ -4,6 +4,9 @@
 //! is its process's definition, applied by `engine::workflow` (see `flow`).
 
 pub mod approvals;
+pub mod attachments;
+pub mod canned;
+pub mod conversation;
 mod events;
 pub mod flow;
 pub mod links;
@@ -12,6 +15,7 @@ pub mod search;
 pub mod sla;
 pub mod sweeps;
 pub mod triage;
+pub mod watchers;
 
 use std::collections::BTreeMap;
 
@@ -30,7 +34,8 @@ use crate::engine::policy::{self, Action, Actor, Target, TicketFacts};
 use crate::engine::workflow::{Acting, Definition, FieldKind, Snapshot, Value};
 use crate::{processes, projects};
 
-pub use events::{Event, EventData, record};
+pub use conversation::Visibility;
+pub use events::{Event, EventData, record, record_returning_id};
 
 pub const TITLE_MAX: usize = 200;
 pub const TEXT_MAX: usize = 50_000;
@@ -457,28 +462,26 @@ pub async fn events(
     events::list(conn, ticket, internal).await
 }
 
-/// Adds a public comment; `version` bumps so open forms elsewhere notice the change.
+/// Adds a public reply (`Action::CommentPublic`) or an internal note (`Action::SeeInternal`),
+/// answering the event's id; `version` bumps so open forms elsewhere notice the change. A note
+/// from someone who may not write one is refused and nothing is stored.
 pub async fn add_comment(
     conn: &mut PgConnection,
     actor: &Actor,
     ticket: &Ticket,
     body: &str,
+    visibility: Visibility,
     now: Timestamp,
-) -> Result<()> {
-    if !policy::decide(
-        actor,
-        Action::CommentPublic,
-        Target::Ticket(&ticket.facts()),
-    )
-    .allowed()
-    {
+) -> Result<i64> {
+    if !policy::decide(actor, visibility.action(), Target::Ticket(&ticket.facts())).allowed() {
         return Err(Error::Forbidden);
     }
     let mut errors = FieldErrors::new();
     check_text(&mut errors, "body", body, TEXT_MAX, true);
     errors.into_result()?;
-    record_comment(conn, ticket.id, actor.user_id, body, now).await?;
-    touch(conn, ticket.id, now).await
+    let id = write_comment(conn, ticket.id, actor.user_id, body, visibility, now).await?;
+    touch(conn, ticket.id, now).await?;
+    Ok(id)
 }
 
 pub(crate) async fn record_comment(
@@ -488,15 +491,27 @@ pub(crate) async fn record_comment(
     body: &str,
     now: Timestamp,
 ) -> Result<()> {
+    write_comment(conn, ticket, actor, body, Visibility::Public, now).await?;
+    Ok(())
+}
+
+async fn write_comment(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    actor: UserId,
+    body: &str,
+    visibility: Visibility,
+    now: Timestamp,
+) -> Result<i64> {
     let html = markdown::render(body);
-    record(
+    record_returning_id(
         conn,
         ticket,
         Some(actor),
         &EventData::Comment {
             body_md: body.to_owned(),
             body_html: html.into_string(),
-            public: true,
+            public: visibility == Visibility::Public,
         },
         now,
     )

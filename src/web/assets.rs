@@ -20,11 +20,18 @@ struct Asset {
 }
 
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
-    let files: [(&str, &str, &[u8]); 1] = [(
-        "app.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../static/app.css"),
-    )];
+    let files: [(&str, &str, &[u8]); 2] = [
+        (
+            "app.css",
+            "text/css; charset=utf-8",
+            include_bytes!("../../static/app.css"),
+        ),
+        (
+            "attach.js",
+            "text/javascript; charset=utf-8",
+            include_bytes!("../../static/attach.js"),
+        ),
+    ];
     files
         .into_iter()
         .map(|(name, content_type, body)| {
@@ -44,7 +51,8 @@ pub fn css_url() -> String {
     url("app.css")
 }
 
-fn url(name: &str) -> String {
+/// `/static/<name>?v=<hash>`.
+pub(super) fn url(name: &str) -> String {
     match ASSETS.iter().find(|a| a.name == name) {
         Some(a) => format!("/static/{}?v={}", a.name, a.version),
         None => format!("/static/{name}"),

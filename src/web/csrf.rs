@@ -2,9 +2,14 @@
 //! (`Origin`, else `Referer`, and `Sec-Fetch-Site`) and carry the token of its session in
 //! the `_csrf` form field or the `X-CSRF-Token` header. Anonymous visitors (the sign-in form)
 //! get a token in a cookie of its own, compared the same way.
+//!
+//! The body is read in full (up to the limit) before any handler runs, so the token is checked
+//! the same way for URL-encoded and multipart forms: in a multipart body it is the text part
+//! named `_csrf`. Upload routes (`web::UPLOAD_ROUTES`) accept a multipart body up to
+//! `Config::upload_body_limit`; everything else up to `max_body_bytes`.
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -63,18 +68,31 @@ pub async fn protect(State(state): State<AppState>, req: Request, next: Next) ->
                 "The request came from another site. If you sent it, go back, reload the page and try again.",
             );
         }
-        let (parts, body) = req.into_parts();
-        let bytes = match to_bytes(body, state.config.max_body_bytes).await {
-            Ok(bytes) => bytes,
-            Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        let upload = is_multipart(req.headers())
+            && req
+                .extensions()
+                .get::<MatchedPath>()
+                .is_some_and(|p| super::UPLOAD_ROUTES.contains(&p.as_str()));
+        let limit = if upload {
+            state.config.upload_body_limit()
+        } else {
+            state.config.max_body_bytes
         };
-        let sent = parts
+        let (parts, body) = req.into_parts();
+        let bytes = match to_bytes(body, limit).await {
+            Ok(bytes) => bytes,
+            Err(_) => return too_large(upload, &state),
+        };
+        let mut sent = parts
             .headers
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .or_else(|| form_field(&parts.headers, &bytes))
             .or_else(|| parts.uri.query().and_then(|q| field_in(q.as_bytes())));
+        if sent.is_none() && is_multipart(&parts.headers) {
+            sent = multipart_field(&parts.headers, bytes.clone()).await;
+        }
         let valid = sent.is_some_and(|s| bool::from(s.as_bytes().ct_eq(token.as_bytes())));
         if !valid {
             tracing::warn!(target: "security", "request with a missing or wrong CSRF token refused");
@@ -99,6 +117,43 @@ pub async fn protect(State(state): State<AppState>, req: Request, next: Next) ->
         }
     }
     response
+}
+
+fn too_large(upload: bool, state: &AppState) -> Response {
+    let mut response = StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    let message = if upload {
+        format!(
+            "Files can be at most {} (together, when sent at once). Go back and choose a smaller file.",
+            crate::tickets::attachments::human_size(state.config.attachment_max_bytes as u64)
+        )
+    } else {
+        "What you sent is larger than Unitrack accepts.".to_owned()
+    };
+    response.extensions_mut().insert(ErrorNote {
+        title: "Too large",
+        message,
+    });
+    response
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"))
+}
+
+/// The `_csrf` text part of a multipart body (already read in full, so this costs no I/O).
+async fn multipart_field(headers: &HeaderMap, body: axum::body::Bytes) -> Option<String> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let boundary = multer::parse_boundary(content_type).ok()?;
+    let mut multipart = multer::Multipart::new(Body::from(body).into_data_stream(), boundary);
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(FIELD) && field.file_name().is_none() {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 fn form_field(headers: &HeaderMap, body: &[u8]) -> Option<String> {

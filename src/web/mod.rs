@@ -5,7 +5,9 @@
 mod account;
 mod admin;
 mod assets;
+mod attachments;
 mod auth;
+mod conversation;
 mod csrf;
 mod error;
 mod extract;
@@ -138,6 +140,10 @@ impl Route {
     }
 }
 
+/// Routes that take files (multipart) up to `Config::upload_body_limit`; the CSRF check reads
+/// their bodies that far, and their extractors accept as much.
+pub const UPLOAD_ROUTES: [&str; 2] = ["/tickets/{key}/comments", "/tickets/{key}/attachments"];
+
 /// Every route of the application.
 pub fn routes() -> Vec<Route> {
     use Access::*;
@@ -161,7 +167,25 @@ pub fn routes() -> Vec<Route> {
         Route::get("/tickets/new", SignedIn, tickets::new_form),
         Route::post("/tickets", SignedIn, tickets::create),
         Route::get("/tickets/{key}", SignedIn, tickets::show),
-        Route::post("/tickets/{key}/comments", SignedIn, tickets::comment),
+        Route::post("/tickets/{key}/comments", SignedIn, conversation::comment),
+        Route::post("/tickets/{key}/attachments", SignedIn, attachments::attach),
+        Route::get(
+            "/tickets/{key}/attachments/{id}",
+            SignedIn,
+            attachments::download,
+        ),
+        Route::post("/tickets/{key}/watch", SignedIn, conversation::watch),
+        Route::post("/tickets/{key}/unwatch", SignedIn, conversation::unwatch),
+        Route::post(
+            "/tickets/{key}/watchers",
+            SignedIn,
+            conversation::add_watcher,
+        ),
+        Route::post(
+            "/tickets/{key}/watchers/{user}/remove",
+            SignedIn,
+            conversation::remove_watcher,
+        ),
         Route::post("/tickets/{key}/fields", SignedIn, tickets::update_fields),
         Route::post(
             "/tickets/{key}/transitions/{transition}",
@@ -342,6 +366,23 @@ pub fn routes() -> Vec<Route> {
             admin::systems::update,
         ),
         Route::get("/admin/audit", Global(AdminAudit), admin::audit::list),
+        Route::get("/admin/canned", Global(AdminCanned), admin::canned::list),
+        Route::post("/admin/canned", Global(AdminCanned), admin::canned::create),
+        Route::get(
+            "/admin/canned/{id}",
+            Global(AdminCanned),
+            admin::canned::show,
+        ),
+        Route::post(
+            "/admin/canned/{id}",
+            Global(AdminCanned),
+            admin::canned::update,
+        ),
+        Route::post(
+            "/admin/canned/{id}/delete",
+            Global(AdminCanned),
+            admin::canned::delete,
+        ),
         Route::get(
             "/admin/processes",
             Global(AdminProcesses),
@@ -377,15 +418,18 @@ pub fn routes() -> Vec<Route> {
 
 /// The application: the route table behind the middleware stack.
 pub fn router(state: AppState) -> Router {
+    let config = &state.config;
     let mut app: Router<AppState> = Router::new();
     for route in routes() {
         let access = route.access;
-        let handler = route
+        let mut handler = route
             .handler
             .route_layer(middleware::from_fn_with_state(access, session::require));
+        if UPLOAD_ROUTES.contains(&route.path) {
+            handler = handler.layer(DefaultBodyLimit::max(config.upload_body_limit()));
+        }
         app = app.route(route.path, handler);
     }
-    let config = &state.config;
     let timeout = Duration::from_secs(config.request_timeout_secs);
     let body_limit = config.max_body_bytes;
 
@@ -407,8 +451,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state);
 
     let request_id = HeaderName::from_static("x-request-id");
+    // Downloads bring a stricter policy of their own (`sandbox`); every other response gets this.
     let security_headers = ServiceBuilder::new()
-        .layer(SetResponseHeaderLayer::overriding(
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
                 "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",

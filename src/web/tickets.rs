@@ -11,6 +11,7 @@ use serde::Deserialize;
 use sqlx::PgConnection;
 
 use super::AppState;
+use super::conversation::{self, ConvKept, Conversation};
 use super::extract::Form;
 use super::flash;
 use super::layout::Shell;
@@ -430,7 +431,7 @@ struct EventView {
     internal: bool,
 }
 
-fn describe(data: EventData) -> (String, Option<SafeHtml>) {
+pub(super) fn describe(data: EventData) -> (String, Option<SafeHtml>) {
     match data {
         EventData::Created { process, .. } if process.is_empty() => {
             ("filed this request".into(), None)
@@ -438,9 +439,17 @@ fn describe(data: EventData) -> (String, Option<SafeHtml>) {
         EventData::Created { process, state, .. } => {
             (format!("filed this {process} ({state})"), None)
         }
-        EventData::Comment { body_html, .. } => {
-            ("commented".into(), Some(SafeHtml::from_stored(body_html)))
-        }
+        EventData::Comment {
+            body_html, public, ..
+        } => (
+            if public {
+                "commented"
+            } else {
+                "wrote an internal note"
+            }
+            .into(),
+            Some(SafeHtml::from_stored(body_html)),
+        ),
         EventData::FieldChanged {
             label, old, new, ..
         } => (
@@ -560,6 +569,9 @@ fn describe(data: EventData) -> (String, Option<SafeHtml>) {
             ),
             None,
         ),
+        data @ (EventData::AttachmentAdded { .. }
+        | EventData::WatcherAdded { .. }
+        | EventData::WatcherRemoved { .. }) => (conversation::describe(data), None),
     }
 }
 
@@ -604,6 +616,7 @@ struct TicketPage {
     conflict: Option<String>,
     triage: Option<TriageView>,
     sent: BTreeMap<String, String>,
+    conv: Conversation,
 }
 
 impl TicketPage {
@@ -749,23 +762,24 @@ fn ticket_due(ticket: &Ticket) -> Option<jiff::Timestamp> {
         .min()
 }
 
-fn parse_key(key: &str) -> Result<TicketKey> {
+pub(super) fn parse_key(key: &str) -> Result<TicketKey> {
     TicketKey::parse(key).ok_or(Error::NotFound)
 }
 
 /// What the ticket page keeps of a refused form.
 #[derive(Default)]
-struct Kept {
-    comment: String,
+pub(super) struct Kept {
+    pub(super) comment: String,
     /// The other named inputs sent (triage forms), shown again on a refusal.
-    sent: BTreeMap<String, String>,
-    raw: Option<BTreeMap<String, Vec<String>>>,
-    errors: FieldErrors,
-    conflict: Option<String>,
-    status: Option<StatusCode>,
+    pub(super) sent: BTreeMap<String, String>,
+    pub(super) raw: Option<BTreeMap<String, Vec<String>>>,
+    pub(super) errors: FieldErrors,
+    pub(super) conflict: Option<String>,
+    pub(super) status: Option<StatusCode>,
+    pub(super) conv: ConvKept,
 }
 
-async fn ticket_page(
+pub(super) async fn ticket_page(
     state: &AppState,
     shell: Shell,
     actor: &Actor,
@@ -857,7 +871,7 @@ async fn ticket_page(
             }),
         }
     }
-    let events = tickets::events(&mut conn, ticket.id, acting.see_internal)
+    let events: Vec<EventView> = tickets::events(&mut conn, ticket.id, acting.see_internal)
         .await?
         .into_iter()
         .map(|e| {
@@ -873,8 +887,20 @@ async fn ticket_page(
             }
         })
         .collect();
+    let last_event = events.last().map_or(0, |e| e.id);
+    let conv = conversation::part(
+        state,
+        &mut conn,
+        actor,
+        &ticket,
+        acting.see_internal,
+        last_event,
+        &kept,
+    )
+    .await?;
     let status = kept.status.unwrap_or(status_for(&kept.errors));
     let mut shown: Vec<&str> = vec!["comment", "body", "other"];
+    shown.extend(conversation::FIELDS);
     shown.extend(
         fields
             .iter()
@@ -924,6 +950,7 @@ async fn ticket_page(
             conflict: kept.conflict,
             triage,
             sent: kept.sent,
+            conv,
         },
     )
 }
@@ -933,6 +960,7 @@ pub async fn show(
     shell: Shell,
     actor: Actor,
     Path(key): Path<String>,
+    Query(q): Query<conversation::ShowQuery>,
 ) -> Result<Response> {
     let typed = key;
     let key = parse_key(&typed)?;
@@ -940,44 +968,8 @@ pub async fn show(
     if key.to_string() != typed {
         return Ok(Redirect::permanent(&paths::ticket(&key.to_string())).into_response());
     }
-    ticket_page(&state, shell, &actor, &key, Kept::default()).await
-}
-
-#[derive(Deserialize)]
-pub struct CommentForm {
-    #[serde(default)]
-    body: String,
-}
-
-pub async fn comment(
-    State(state): State<AppState>,
-    shell: Shell,
-    actor: Actor,
-    Path(key): Path<String>,
-    Form(form): Form<CommentForm>,
-) -> Result<Response> {
-    let key = parse_key(&key)?;
-    let mut tx = state.pool.begin().await?;
-    let ticket = tickets::find_visible(&mut tx, &actor, &key).await?;
-    match tickets::add_comment(&mut tx, &actor, &ticket, &form.body, state.clock.now()).await {
-        Ok(()) => {
-            tx.commit().await?;
-            Ok(
-                Redirect::to(&format!("{}#comment", paths::ticket(&key.to_string())))
-                    .into_response(),
-            )
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            let kept = Kept {
-                comment: form.body,
-                errors,
-                ..Kept::default()
-            };
-            ticket_page(&state, shell, &actor, &key, kept).await
-        }
-        Err(e) => Err(e),
-    }
+    let kept = conversation::prefill(&state, &actor, &key, &q).await?;
+    ticket_page(&state, shell, &actor, &key, kept).await
 }
 
 /// A change to a ticket from its page.
@@ -1081,6 +1073,7 @@ async fn change(
                 raw: Some(raw),
                 conflict: Some(message),
                 status: Some(StatusCode::CONFLICT),
+                conv: ConvKept::seen_in(named),
                 ..Kept::default()
             };
             ticket_page(state, shell, actor, key, kept).await

@@ -146,6 +146,35 @@ async fn world() -> World {
             .await
             .unwrap();
     }
+    // A file on each ticket, and a canned response.
+    let mut conn = app.pool.acquire().await.unwrap();
+    let files: Vec<(String, String)> = sqlx::query_as(
+        "insert into attachments (id, ticket_id, filename, content_type, size, sha256, created_at, data)
+         select gen_random_uuid(), t.id, 'a.txt', 'text/plain', 1, sha256('x'::bytea), now(), 'x'::bytea
+         from tickets t
+         returning (select p.key || '-' || t2.number from tickets t2 join projects p on p.id = t2.project_id
+                    where t2.id = ticket_id), id::text",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    for (key, id) in files {
+        let name = match key.as_str() {
+            "HD-1" => "file HD-1",
+            "HD-2" => "file HD-2",
+            _ => "file ERP-1",
+        };
+        ids.insert(name, id);
+    }
+    let canned: String = sqlx::query_scalar(
+        "insert into canned_responses (id, title, body, created_at, updated_at)
+         values (gen_random_uuid(), 'Hello', 'Hello', now(), now()) returning id::text",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    ids.insert("canned", canned);
+    drop(conn);
     World {
         app,
         users,
@@ -193,6 +222,10 @@ fn concrete(
             "{id}" if pattern.starts_with("/admin/org") => world.ids["unit"].clone(),
             "{id}" if pattern.starts_with("/admin/domain-rules") => world.ids["rule"].clone(),
             "{id}" if pattern.starts_with("/admin/systems") => world.ids["system"].clone(),
+            "{id}" if pattern.starts_with("/admin/canned") => world.ids["canned"].clone(),
+            "{id}" if pattern.starts_with("/tickets") => {
+                world.ids[format!("file {ticket}").as_str()].clone()
+            }
             "{id}" => person.clone(),
             other => other.to_owned(),
         };

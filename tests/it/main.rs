@@ -9,6 +9,7 @@ mod authz;
 mod binary;
 mod change_from_hell;
 mod common;
+mod conversation;
 mod desk;
 mod jobs;
 mod layout;

@@ -55,6 +55,7 @@ catalog! {
     AdminSystems = "admin.systems", "Administer the systems registry";
     AdminProcesses = "admin.processes", "Administer processes, workflows and screens";
     AdminAudit = "admin.audit", "Read the admin audit log";
+    AdminCanned = "admin.canned", "Administer canned responses";
 }
 
 impl Permission {

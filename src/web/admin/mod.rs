@@ -1,8 +1,9 @@
 //! Admin pages: people, groups, roles and memberships, projects, the organisation tree and
-//! domain rules, systems, and the audit log. Every change is one transaction with its audit
+//! domain rules, systems, canned responses, and the audit log. Every change is one transaction with its audit
 //! entry. Access is by the route table (`Access::Global(admin.*)`).
 
 pub mod audit;
+pub mod canned;
 pub mod groups;
 pub mod org;
 pub mod processes;
@@ -70,6 +71,12 @@ pub async fn index(shell: Shell, actor: Actor) -> Result<Response> {
             "/admin/systems",
             "Systems",
             "Registry: owners, support groups, criticality",
+        ),
+        (
+            Permission::AdminCanned,
+            "/admin/canned",
+            "Canned responses",
+            "Reusable replies with placeholders, shared or per project",
         ),
         (
             Permission::AdminAudit,

@@ -530,6 +530,15 @@ async fn send(
         .oneshot(builder.body(body).expect("request"))
         .await
         .expect("infallible");
+    read_response(response, jar, csrf).await
+}
+
+/// Keeps the cookies and CSRF token a response brings; answers its status, headers and text.
+async fn read_response(
+    response: axum::response::Response,
+    jar: &mut BTreeMap<String, String>,
+    csrf: &mut Option<String>,
+) -> TestResponse {
     let status = response.status();
     let headers = response.headers().clone();
     for value in headers.get_all(header::SET_COOKIE) {
@@ -566,4 +575,159 @@ fn extract_csrf(body: &str) -> Option<String> {
     let start = body.find(marker)? + marker.len();
     let end = body[start..].find('"')? + start;
     Some(body[start..end].to_owned())
+}
+
+/// A file for `post_multipart`: (input name, file name, content type, bytes).
+pub type FilePart<'a> = (&'a str, &'a str, &'a str, &'a [u8]);
+
+/// A `multipart/form-data` body: the CSRF token first (as our forms send it), then the
+/// fields, then the files.
+fn multipart_body(
+    csrf: Option<&str>,
+    fields: &[(&str, &str)],
+    files: &[FilePart<'_>],
+) -> (String, Vec<u8>) {
+    let boundary = "----unitrack-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    let text = |name: &str, value: &str, body: &mut Vec<u8>| {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    };
+    if let Some(token) = csrf {
+        text("_csrf", token, &mut body);
+    }
+    for (name, value) in fields {
+        text(name, value, &mut body);
+    }
+    for (name, filename, content_type, data) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl TestApp {
+    /// POSTs a multipart form (fields and files) with the CSRF token of the last page.
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[FilePart<'_>],
+    ) -> TestResponse {
+        let (content_type, body) = multipart_body(self.csrf.as_deref(), fields, files);
+        self.send_body(path, &content_type, body).await
+    }
+
+    /// POSTs exactly this body with a same-origin `Origin` (no token added).
+    pub async fn send_body(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> TestResponse {
+        let mut jar = std::mem::take(&mut self.cookies);
+        let mut csrf = self.csrf.take();
+        let response = send_raw(&self.router, path, &mut jar, &mut csrf, content_type, body).await;
+        self.cookies = jar;
+        self.csrf = csrf;
+        response
+    }
+
+    /// The multipart body `post_multipart` would send, with a token of one's choosing.
+    pub fn multipart(
+        csrf: Option<&str>,
+        fields: &[(&str, &str)],
+        files: &[FilePart<'_>],
+    ) -> (String, Vec<u8>) {
+        multipart_body(csrf, fields, files)
+    }
+
+    /// A GET answering the raw body bytes (for downloads).
+    pub async fn get_bytes(&mut self, path: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(header::HOST, "localhost")
+            .header(header::COOKIE, cookie.join("; "))
+            .body(Body::empty())
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, headers, bytes.to_vec())
+    }
+}
+
+async fn send_raw(
+    router: &Router,
+    path: &str,
+    jar: &mut BTreeMap<String, String>,
+    csrf: &mut Option<String>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> TestResponse {
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::HOST, "localhost")
+        .header(header::ORIGIN, "http://localhost")
+        .header(header::CONTENT_TYPE, content_type);
+    if !jar.is_empty() {
+        let cookie: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        builder = builder.header(header::COOKIE, cookie.join("; "));
+    }
+    let response = router
+        .clone()
+        .oneshot(builder.body(Body::from(body)).expect("request"))
+        .await
+        .expect("infallible");
+    read_response(response, jar, csrf).await
+}
+
+impl TestBrowser {
+    /// POSTs a multipart form (fields and files) with the CSRF token of the last page.
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[FilePart<'_>],
+    ) -> TestResponse {
+        let (content_type, body) = multipart_body(self.csrf.as_deref(), fields, files);
+        send_raw(
+            &self.router,
+            path,
+            &mut self.cookies,
+            &mut self.csrf,
+            &content_type,
+            body,
+        )
+        .await
+    }
 }
