@@ -6,8 +6,9 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use crate::core::Result;
-use crate::core::ids::{TicketId, UserId};
+use crate::core::ids::{ProjectId, TicketId, UserId};
 use crate::core::time::to_db;
+use crate::notifications;
 
 /// What happened, as stored in `ticket_events.data`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -68,6 +69,15 @@ pub enum EventData {
         kind: String,
         other: String,
     },
+    /// The ticket was assigned to a person (written by whoever assigns).
+    Assigned {
+        assignee: String,
+    },
+    /// `into`: this ticket was merged into `other`; else `other` was merged into this one.
+    Merged {
+        other: String,
+        into: bool,
+    },
 }
 
 impl EventData {
@@ -84,6 +94,8 @@ impl EventData {
             EventData::ApprovalDecision { .. } => "approval_decision",
             EventData::ApprovalOutcome { .. } => "approval_outcome",
             EventData::Linked { .. } => "linked",
+            EventData::Assigned { .. } => "assigned",
+            EventData::Merged { .. } => "merged",
         }
     }
 
@@ -98,7 +110,8 @@ impl EventData {
     }
 }
 
-/// Appends an event. The only writer of `ticket_events`.
+/// Appends an event. The only writer of `ticket_events`. Those it concerns are notified in
+/// the same transaction (one statement, see `notifications::fan_out`).
 pub async fn record(
     conn: &mut PgConnection,
     ticket: TicketId,
@@ -106,17 +119,20 @@ pub async fn record(
     data: &EventData,
     now: Timestamp,
 ) -> Result<()> {
-    sqlx::query(
+    let id: i64 = sqlx::query_scalar(
         "insert into ticket_events (ticket_id, actor_id, kind, data, created_at)
-         values ($1, $2, $3, $4, $5)",
+         values ($1, $2, $3, $4, $5) returning id",
     )
     .bind(ticket)
     .bind(actor)
     .bind(data.kind())
     .bind(Json(data))
     .bind(to_db(now))
-    .execute(conn)
+    .fetch_one(&mut *conn)
     .await?;
+    if let Some(notice) = super::notices::notice(data) {
+        notifications::fan_out(conn, ticket, Some(id), actor, &notice, now).await?;
+    }
     Ok(())
 }
 
@@ -127,29 +143,46 @@ pub struct Event {
     pub actor_name: Option<String>,
     pub data: EventData,
     pub created_at: Timestamp,
+    /// The key of the ticket merged into this one that the entry comes from.
+    pub from: Option<String>,
 }
 
+/// The events of `ticket` and of the tickets merged into it, in time order; internal entries
+/// only where `internal` says so for the project of the ticket they were written on.
 pub(super) async fn list(
     conn: &mut PgConnection,
     ticket: TicketId,
-    internal: bool,
+    internal: impl Fn(ProjectId) -> bool,
 ) -> Result<Vec<Event>> {
-    let rows: Vec<(i64, Option<String>, Json<EventData>, jiff_sqlx::Timestamp)> = sqlx::query_as(
-        "select e.id, u.display_name, e.data, e.created_at
+    type Row = (
+        i64,
+        Option<String>,
+        Json<EventData>,
+        jiff_sqlx::Timestamp,
+        ProjectId,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "select e.id, u.display_name, e.data, e.created_at, s.project_id,
+                case when e.ticket_id = $1 then null else p.key || '-' || s.number end
          from ticket_events e left join users u on u.id = e.actor_id
-         where e.ticket_id = $1 order by e.id",
+         join tickets s on s.id = e.ticket_id join projects p on p.id = s.project_id
+         where e.ticket_id = any(array(select $1::uuid union all
+                                       select m.id from tickets m where m.merged_into_id = $1))
+         order by e.created_at, e.id",
     )
     .bind(ticket)
     .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()
-        .filter(|(_, _, data, _)| internal || !data.0.is_internal())
-        .map(|(id, actor_name, data, created_at)| Event {
+        .filter(|(_, _, data, _, project, _)| internal(*project) || !data.0.is_internal())
+        .map(|(id, actor_name, data, created_at, _, from)| Event {
             id,
             actor_name,
             data: data.0,
             created_at: created_at.to_jiff(),
+            from,
         })
         .collect())
 }

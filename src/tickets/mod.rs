@@ -7,6 +7,8 @@ pub mod approvals;
 mod events;
 pub mod flow;
 pub mod links;
+pub mod merge;
+mod notices;
 pub mod search;
 
 use std::collections::BTreeMap;
@@ -287,6 +289,8 @@ pub struct Ticket {
     pub created_at: jiff_sqlx::Timestamp,
     pub updated_at: jiff_sqlx::Timestamp,
     pub version: i32,
+    /// The ticket this one was merged into.
+    pub merged_into_id: Option<TicketId>,
 }
 
 impl Ticket {
@@ -352,7 +356,8 @@ async fn find(
                 p.key as project_key, p.name as project_name, t.number, t.title,
                 t.description_html, t.requester_id, u.display_name as requester_name, t.state,
                 t.state_category, t.process_id, t.process_version, pr.name as process_name,
-                t.field_values, t.parent_id, t.created_at, t.updated_at, t.version
+                t.field_values, t.parent_id, t.created_at, t.updated_at, t.version,
+                t.merged_into_id
          from tickets t join projects p on p.id = t.project_id join users u on u.id = t.requester_id
          left join processes pr on pr.id = t.process_id
          where p.key = ",
@@ -388,11 +393,13 @@ pub async fn find_for_change(
     find(conn, actor, key, true).await
 }
 
-/// A ticket's history, oldest first, in one query. Internal entries only when `internal`.
+/// A ticket's history with that of the tickets merged into it, oldest first, in one query.
+/// Internal entries only where `internal` says so for the project they were written in (see
+/// `merge::internal_filter`).
 pub async fn events(
     conn: &mut PgConnection,
     ticket: TicketId,
-    internal: bool,
+    internal: impl Fn(ProjectId) -> bool,
 ) -> Result<Vec<Event>> {
     events::list(conn, ticket, internal).await
 }

@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod flash;
 mod layout;
+mod notifications;
 mod pages;
 mod password;
 pub mod paths;
@@ -169,6 +170,20 @@ pub fn routes() -> Vec<Route> {
         ),
         Route::post("/tickets/{key}/approval", SignedIn, tickets::decide),
         Route::post("/tickets/{key}/links", SignedIn, tickets::link),
+        Route::post("/tickets/{key}/merge", SignedIn, tickets::merge),
+        Route::get("/notifications", SignedIn, notifications::list),
+        Route::post("/notifications/read-all", SignedIn, notifications::read_all),
+        Route::post("/notifications/{id}/open", SignedIn, notifications::open),
+        Route::get(
+            "/account/notifications",
+            SignedIn,
+            notifications::preferences,
+        ),
+        Route::post(
+            "/account/notifications",
+            SignedIn,
+            notifications::save_preferences,
+        ),
         Route::get("/approvals", SignedIn, tickets::waiting),
         Route::get("/search", SignedIn, tickets::search),
         Route::get("/password/set/{token}", Public, password::form),

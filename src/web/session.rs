@@ -26,6 +26,8 @@ pub struct ShellUser {
     pub csrf: String,
     /// Holds some admin permission: show the Admin entry.
     pub admin: bool,
+    /// Unread notifications (capped): the bell.
+    pub unread: i64,
 }
 
 impl ShellUser {
@@ -36,6 +38,18 @@ impl ShellUser {
             admin: Permission::ALL
                 .iter()
                 .any(|p| p.is_admin() && current.actor.has(*p, None)),
+            unread: current.unread_notifications,
+        }
+    }
+
+    /// The bell's number: "99+" past the cap, nothing at zero.
+    pub fn bell(&self) -> String {
+        match self.unread {
+            0 => String::new(),
+            n if n >= crate::notifications::UNREAD_CAP => {
+                format!("{}+", crate::notifications::UNREAD_CAP - 1)
+            }
+            n => n.to_string(),
         }
     }
 }

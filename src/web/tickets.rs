@@ -427,6 +427,8 @@ struct EventView {
     what: String,
     body: Option<SafeHtml>,
     internal: bool,
+    /// The merged ticket it comes from.
+    from: Option<String>,
 }
 
 fn describe(data: EventData) -> (String, Option<SafeHtml>) {
@@ -508,6 +510,9 @@ fn describe(data: EventData) -> (String, Option<SafeHtml>) {
             None,
         ),
         EventData::Linked { kind, other } => (format!("linked: {kind} {other}"), None),
+        EventData::Assigned { assignee } => (format!("assigned it to {assignee}"), None),
+        EventData::Merged { other, into: true } => (format!("merged this into {other}"), None),
+        EventData::Merged { other, into: false } => (format!("merged {other} into this"), None),
     }
 }
 
@@ -540,6 +545,8 @@ struct TicketPage {
     links: Vec<tickets::links::Linked>,
     link_kinds: [(&'static str, &'static str); 5],
     can_link: bool,
+    can_merge: bool,
+    merge_target: String,
     can_add_subtask: bool,
     children: Vec<tickets::links::Child>,
     rollup: (usize, usize, usize),
@@ -564,6 +571,10 @@ struct Kept {
     errors: FieldErrors,
     conflict: Option<String>,
     status: Option<StatusCode>,
+    /// Send the viewer on to the ticket this one was merged into.
+    follow_merge: bool,
+    /// The key typed in the duplicate/merge form.
+    merge_target: String,
 }
 
 async fn ticket_page(
@@ -575,6 +586,13 @@ async fn ticket_page(
 ) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
     let ticket = tickets::find_visible(&mut conn, actor, key).await?;
+    // A merged ticket lives on in its target, for those who may see it.
+    if kept.follow_merge
+        && let Some(into) = ticket.merged_into_id
+        && let Some(target) = tickets::merge::visible_key(&mut conn, actor, into).await?
+    {
+        return Ok(Redirect::to(&paths::ticket(&target)).into_response());
+    }
     let facts = ticket.facts();
     let acting = tickets::acting(actor, &facts);
     let def = ticket.definition(&mut conn).await?;
@@ -658,7 +676,8 @@ async fn ticket_page(
             }),
         }
     }
-    let events = tickets::events(&mut conn, ticket.id, acting.see_internal)
+    let internal = tickets::merge::internal_filter(actor, &facts);
+    let events = tickets::events(&mut conn, ticket.id, internal)
         .await?
         .into_iter()
         .map(|e| {
@@ -671,11 +690,12 @@ async fn ticket_page(
                 what,
                 body,
                 internal,
+                from: e.from,
             }
         })
         .collect();
     let status = kept.status.unwrap_or(status_for(&kept.errors));
-    let mut shown: Vec<&str> = vec!["comment", "body", "other"];
+    let mut shown: Vec<&str> = vec!["comment", "body", "other", "target"];
     shown.extend(
         fields
             .iter()
@@ -702,6 +722,8 @@ async fn ticket_page(
             links,
             link_kinds: tickets::links::KINDS,
             can_link,
+            can_merge: tickets::merge::allowed(actor, &ticket),
+            merge_target: kept.merge_target,
             can_add_subtask,
             children,
             rollup,
@@ -730,7 +752,11 @@ pub async fn show(
     if key.to_string() != typed {
         return Ok(Redirect::permanent(&paths::ticket(&key.to_string())).into_response());
     }
-    ticket_page(&state, shell, &actor, &key, Kept::default()).await
+    let kept = Kept {
+        follow_merge: true,
+        ..Kept::default()
+    };
+    ticket_page(&state, shell, &actor, &key, kept).await
 }
 
 #[derive(Deserialize)]
@@ -775,6 +801,7 @@ enum Op {
     Transition(String, flow::Input),
     Fields(flow::Input),
     Decide { approve: bool, comment: String },
+    Merge { into: bool, target: String },
 }
 
 /// Runs a change on a locked ticket in one transaction; a refusal re-renders the page with
@@ -809,6 +836,21 @@ async fn change(
                 "You rejected."
             },
         ),
+        Op::Merge { into, target } => {
+            let done = if *into {
+                tickets::merge::merge(&mut tx, actor, &ticket, target, &comment, now).await
+            } else {
+                tickets::merge::mark_duplicate(&mut tx, actor, &ticket, target, &comment, now).await
+            };
+            (
+                done.map(|_| ()),
+                if *into {
+                    "Merged."
+                } else {
+                    "Closed as a duplicate."
+                },
+            )
+        }
     };
     match result {
         Ok(()) => {
@@ -825,6 +867,7 @@ async fn change(
                 comment,
                 raw: Some(raw),
                 errors,
+                merge_target: named.get("target").cloned().unwrap_or_default(),
                 ..Kept::default()
             };
             ticket_page(state, shell, actor, key, kept).await
@@ -893,6 +936,23 @@ pub async fn decide(
     let op = Op::Decide {
         approve: named.get("decision").map(String::as_str) == Some("approve"),
         comment: named.get("comment").cloned().unwrap_or_default(),
+    };
+    change(&state, shell, &actor, &key, &named, values, op).await
+}
+
+/// "Duplicate of" or "Merge into" another ticket, from the ticket page.
+pub async fn merge(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(key): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let key = parse_key(&key)?;
+    let (named, values) = split_form(pairs);
+    let op = Op::Merge {
+        into: named.get("action").map(String::as_str) == Some("merge"),
+        target: named.get("target").cloned().unwrap_or_default(),
     };
     change(&state, shell, &actor, &key, &named, values, op).await
 }

@@ -12,6 +12,8 @@ mod common;
 mod jobs;
 mod layout;
 mod listener;
+mod merge;
+mod notifications;
 mod policy;
 mod processes;
 mod shell;
