@@ -14,6 +14,7 @@ use crate::core::Result;
 use crate::core::ids::{GroupId, OrgUnitId, SessionId, UserId};
 use crate::core::time::to_db;
 use crate::engine::policy::{Actor, Grant};
+use crate::notifications::UNREAD_COLUMN;
 
 /// How long sessions last.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +42,8 @@ pub struct Current {
     pub email: String,
     pub display_name: String,
     pub actor: Actor,
+    /// Unread notifications, up to `notifications::UNREAD_CAP`: the bell.
+    pub unread_notifications: i64,
 }
 
 impl Current {
@@ -76,6 +79,7 @@ struct CurrentRow {
     org_unit_id: Option<OrgUnitId>,
     groups: Vec<GroupId>,
     grants: Json<Vec<Grant>>,
+    unread_notifications: i64,
 }
 
 /// Starts a session; returns the cookie token (shown once, never stored).
@@ -126,11 +130,13 @@ pub async fn load(
 ) -> Result<Option<Current>> {
     let idle_cutoff = now.saturating_sub(lifetime.idle).unwrap_or(now);
     let hash = token_hash(token);
-    // One query: the session, the user, their groups and every grant with its source.
+    // One query: the session, the user, their groups, every grant with its source, and the
+    // bell's count.
     let row: Option<CurrentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select s.public_id as session_id, s.user_id, s.csrf_token, u.email, u.display_name,
                 s.last_seen_at, u.org_unit_id,
-                {ACTOR_COLUMNS}
+                {ACTOR_COLUMNS},
+                {UNREAD_COLUMN}
          from sessions s join users u on u.id = s.user_id
          where s.token_hash = $1 and s.expires_at > $2 and s.last_seen_at > $3 and u.active"
     )))
@@ -155,6 +161,7 @@ pub async fn load(
         email: row.email,
         display_name: row.display_name,
         actor: Actor::new(row.user_id, row.org_unit_id, row.groups, row.grants.0),
+        unread_notifications: row.unread_notifications,
     }))
 }
 

@@ -83,6 +83,7 @@ pub async fn changes_since(
             actor_name,
             data: data.0,
             created_at: created_at.to_jiff(),
+            from: None,
         })
         .collect())
 }

@@ -6,8 +6,9 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use crate::core::Result;
-use crate::core::ids::{TicketId, UserId};
+use crate::core::ids::{ProjectId, TicketId, UserId};
 use crate::core::time::to_db;
+use crate::notifications;
 
 /// What happened, as stored in `ticket_events.data`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -113,6 +114,11 @@ pub enum EventData {
         user: String,
         themselves: bool,
     },
+    /// `into`: this ticket was merged into `other`; else `other` was merged into this one.
+    Merged {
+        other: String,
+        into: bool,
+    },
 }
 
 impl EventData {
@@ -136,6 +142,7 @@ impl EventData {
             EventData::AttachmentAdded { .. } => "attachment_added",
             EventData::WatcherAdded { .. } => "watcher_added",
             EventData::WatcherRemoved { .. } => "watcher_removed",
+            EventData::Merged { .. } => "merged",
         }
     }
 
@@ -154,7 +161,8 @@ impl EventData {
     }
 }
 
-/// Appends an event. The only writer of `ticket_events`.
+/// Appends an event. The only writer of `ticket_events`. Those it concerns are notified in
+/// the same transaction (one statement, see `notifications::fan_out`).
 pub async fn record(
     conn: &mut PgConnection,
     ticket: TicketId,
@@ -166,7 +174,8 @@ pub async fn record(
     Ok(())
 }
 
-/// As `record`, answering the new event's id (for rows that point to it).
+/// As `record`, answering the new event's id (for rows that point to it). Writes the
+/// event's notifications in the same transaction.
 pub async fn record_returning_id(
     conn: &mut PgConnection,
     ticket: TicketId,
@@ -174,7 +183,7 @@ pub async fn record_returning_id(
     data: &EventData,
     now: Timestamp,
 ) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+    let id: i64 = sqlx::query_scalar(
         "insert into ticket_events (ticket_id, actor_id, kind, data, created_at)
          values ($1, $2, $3, $4, $5) returning id",
     )
@@ -183,8 +192,12 @@ pub async fn record_returning_id(
     .bind(data.kind())
     .bind(Json(data))
     .bind(to_db(now))
-    .fetch_one(conn)
-    .await?)
+    .fetch_one(&mut *conn)
+    .await?;
+    if let Some(notice) = super::notices::notice(data) {
+        notifications::fan_out(conn, ticket, Some(id), actor, &notice, now).await?;
+    }
+    Ok(id)
 }
 
 /// One entry of a ticket's timeline.
@@ -194,29 +207,46 @@ pub struct Event {
     pub actor_name: Option<String>,
     pub data: EventData,
     pub created_at: Timestamp,
+    /// The key of the ticket merged into this one that the entry comes from.
+    pub from: Option<String>,
 }
 
+/// The events of `ticket` and of the tickets merged into it, in time order; internal entries
+/// only where `internal` says so for the project of the ticket they were written on.
 pub(super) async fn list(
     conn: &mut PgConnection,
     ticket: TicketId,
-    internal: bool,
+    internal: impl Fn(ProjectId) -> bool,
 ) -> Result<Vec<Event>> {
-    let rows: Vec<(i64, Option<String>, Json<EventData>, jiff_sqlx::Timestamp)> = sqlx::query_as(
-        "select e.id, u.display_name, e.data, e.created_at
+    type Row = (
+        i64,
+        Option<String>,
+        Json<EventData>,
+        jiff_sqlx::Timestamp,
+        ProjectId,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "select e.id, u.display_name, e.data, e.created_at, s.project_id,
+                case when e.ticket_id = $1 then null else p.key || '-' || s.number end
          from ticket_events e left join users u on u.id = e.actor_id
-         where e.ticket_id = $1 order by e.id",
+         join tickets s on s.id = e.ticket_id join projects p on p.id = s.project_id
+         where e.ticket_id = any(array(select $1::uuid union all
+                                       select m.id from tickets m where m.merged_into_id = $1))
+         order by e.created_at, e.id",
     )
     .bind(ticket)
     .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()
-        .filter(|(_, _, data, _)| internal || !data.0.is_internal())
-        .map(|(id, actor_name, data, created_at)| Event {
+        .filter(|(_, _, data, _, project, _)| internal(*project) || !data.0.is_internal())
+        .map(|(id, actor_name, data, created_at, _, from)| Event {
             id,
             actor_name,
             data: data.0,
             created_at: created_at.to_jiff(),
+            from,
         })
         .collect())
 }

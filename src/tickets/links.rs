@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 
 use super::{EventData, Ticket, record, touch};
-use crate::core::ids::{LinkId, TicketId, TicketKey};
+use crate::core::ids::{LinkId, TicketId, TicketKey, UserId};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{self, Action, Actor, Target};
@@ -73,6 +73,26 @@ pub async fn add(
             "A ticket cannot be linked to itself.",
         )));
     }
+    if !connect(conn, actor.user_id, ticket, &target, kind, now).await? {
+        return Err(Error::Invalid(FieldErrors::one(
+            "other",
+            "These tickets are linked this way already.",
+        )));
+    }
+    touch(conn, ticket.id, now).await?;
+    touch(conn, target.id, now).await
+}
+
+/// Stores the link `ticket` → `kind` → `target` with an event on each side; false when the
+/// tickets were linked this way already (then nothing is written). Checks nothing: callers do.
+pub(super) async fn connect(
+    conn: &mut PgConnection,
+    by: UserId,
+    ticket: &Ticket,
+    target: &Ticket,
+    kind: &str,
+    now: Timestamp,
+) -> Result<bool> {
     let (from, to, stored) = match kind {
         "blocked_by" => (target.id, ticket.id, "blocks"),
         k => (ticket.id, target.id, k),
@@ -86,20 +106,17 @@ pub async fn add(
     .bind(to)
     .bind(stored)
     .bind(to_db(now))
-    .bind(actor.user_id)
+    .bind(by)
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
-        return Err(Error::Invalid(FieldErrors::one(
-            "other",
-            "These tickets are linked this way already.",
-        )));
+        return Ok(false);
     }
     let this_side = EventData::Linked {
         kind: label(kind).to_owned(),
         other: target.key(),
     };
-    record(conn, ticket.id, Some(actor.user_id), &this_side, now).await?;
+    record(conn, ticket.id, Some(by), &this_side, now).await?;
     let other_label = if kind == "blocked_by" {
         "blocks"
     } else {
@@ -109,9 +126,8 @@ pub async fn add(
         kind: other_label.to_owned(),
         other: ticket.key(),
     };
-    record(conn, target.id, Some(actor.user_id), &other_side, now).await?;
-    touch(conn, ticket.id, now).await?;
-    touch(conn, target.id, now).await
+    record(conn, target.id, Some(by), &other_side, now).await?;
+    Ok(true)
 }
 
 /// A linked ticket as the page lists it.

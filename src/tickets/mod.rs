@@ -10,6 +10,8 @@ pub mod conversation;
 mod events;
 pub mod flow;
 pub mod links;
+pub mod merge;
+mod notices;
 pub mod queues;
 pub mod search;
 pub mod sla;
@@ -312,6 +314,8 @@ pub struct Ticket {
     pub picked_up_at: Option<jiff_sqlx::Timestamp>,
     pub first_response_at: Option<jiff_sqlx::Timestamp>,
     pub resolved_at: Option<jiff_sqlx::Timestamp>,
+    /// The ticket this one was merged into.
+    pub merged_into_id: Option<TicketId>,
 }
 
 impl Ticket {
@@ -389,7 +393,8 @@ async fn find(conn: &mut PgConnection, lookup: Lookup<'_>, lock: bool) -> Result
                 t.field_values, t.parent_id, t.created_at, t.updated_at, t.version,
                 t.priority, t.impact, t.urgency, au.display_name as assignee_name,
                 g.name as group_name, t.first_response_due, t.resolution_due, t.sla_warn_at,
-                t.sla_paused, t.picked_up_at, t.first_response_at, t.resolved_at
+                t.sla_paused, t.picked_up_at, t.first_response_at, t.resolved_at,
+                t.merged_into_id
          from tickets t join projects p on p.id = t.project_id join users u on u.id = t.requester_id
          left join processes pr on pr.id = t.process_id
          left join users au on au.id = t.assignee_id
@@ -453,11 +458,13 @@ pub async fn find_for_change(
     find(conn, Lookup::Key(actor, key), true).await
 }
 
-/// A ticket's history, oldest first, in one query. Internal entries only when `internal`.
+/// A ticket's history with that of the tickets merged into it, oldest first, in one query.
+/// Internal entries only where `internal` says so for the project they were written in (see
+/// `merge::internal_filter`).
 pub async fn events(
     conn: &mut PgConnection,
     ticket: TicketId,
-    internal: bool,
+    internal: impl Fn(ProjectId) -> bool,
 ) -> Result<Vec<Event>> {
     events::list(conn, ticket, internal).await
 }

@@ -13,6 +13,7 @@ mod error;
 mod extract;
 mod flash;
 mod layout;
+mod notifications;
 mod pages;
 mod password;
 pub mod paths;
@@ -198,6 +199,20 @@ pub fn routes() -> Vec<Route> {
         Route::post("/tickets/{key}/take", SignedIn, tickets::take),
         Route::post("/tickets/{key}/escalate", SignedIn, tickets::escalate),
         Route::post("/tickets/{key}/priority", SignedIn, tickets::priority),
+        Route::post("/tickets/{key}/merge", SignedIn, tickets::merge),
+        Route::get("/notifications", SignedIn, notifications::list),
+        Route::post("/notifications/read-all", SignedIn, notifications::read_all),
+        Route::post("/notifications/{id}/open", SignedIn, notifications::open),
+        Route::get(
+            "/account/notifications",
+            SignedIn,
+            notifications::preferences,
+        ),
+        Route::post(
+            "/account/notifications",
+            SignedIn,
+            notifications::save_preferences,
+        ),
         Route::get("/approvals", SignedIn, tickets::waiting),
         Route::get("/desk", SignedIn, queues::desk),
         Route::get("/queues", SignedIn, queues::index),

@@ -28,6 +28,8 @@ pub struct ShellUser {
     pub admin: bool,
     /// Works tickets somewhere (reads internal data): show the desk and queues.
     pub agent: bool,
+    /// Unread notifications (capped): the bell.
+    pub unread: i64,
 }
 
 impl ShellUser {
@@ -41,6 +43,18 @@ impl ShellUser {
             agent: current
                 .actor
                 .has_anywhere(Permission::TicketCommentInternal),
+            unread: current.unread_notifications,
+        }
+    }
+
+    /// The bell's number: "99+" past the cap, nothing at zero.
+    pub fn bell(&self) -> String {
+        match self.unread {
+            0 => String::new(),
+            n if n >= crate::notifications::UNREAD_CAP => {
+                format!("{}+", crate::notifications::UNREAD_CAP - 1)
+            }
+            n => n.to_string(),
         }
     }
 }

@@ -429,6 +429,8 @@ struct EventView {
     what: String,
     body: Option<SafeHtml>,
     internal: bool,
+    /// The merged ticket it comes from.
+    from: Option<String>,
 }
 
 pub(super) fn describe(data: EventData) -> (String, Option<SafeHtml>) {
@@ -572,6 +574,8 @@ pub(super) fn describe(data: EventData) -> (String, Option<SafeHtml>) {
         data @ (EventData::AttachmentAdded { .. }
         | EventData::WatcherAdded { .. }
         | EventData::WatcherRemoved { .. }) => (conversation::describe(data), None),
+        EventData::Merged { other, into: true } => (format!("merged this into {other}"), None),
+        EventData::Merged { other, into: false } => (format!("merged {other} into this"), None),
     }
 }
 
@@ -604,6 +608,8 @@ struct TicketPage {
     links: Vec<tickets::links::Linked>,
     link_kinds: [(&'static str, &'static str); 5],
     can_link: bool,
+    can_merge: bool,
+    merge_target: String,
     can_add_subtask: bool,
     children: Vec<tickets::links::Child>,
     rollup: (usize, usize, usize),
@@ -777,6 +783,10 @@ pub(super) struct Kept {
     pub(super) conflict: Option<String>,
     pub(super) status: Option<StatusCode>,
     pub(super) conv: ConvKept,
+    /// Send the viewer on to the ticket this one was merged into.
+    pub(super) follow_merge: bool,
+    /// The key typed in the duplicate/merge form.
+    pub(super) merge_target: String,
 }
 
 pub(super) async fn ticket_page(
@@ -788,6 +798,13 @@ pub(super) async fn ticket_page(
 ) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
     let ticket = tickets::find_visible(&mut conn, actor, key).await?;
+    // A merged ticket lives on in its target, for those who may see it.
+    if kept.follow_merge
+        && let Some(into) = ticket.merged_into_id
+        && let Some(target) = tickets::merge::visible_key(&mut conn, actor, into).await?
+    {
+        return Ok(Redirect::to(&paths::ticket(&target)).into_response());
+    }
     let facts = ticket.facts();
     let acting = tickets::acting(actor, &facts);
     let def = ticket.definition(&mut conn).await?;
@@ -871,7 +888,8 @@ pub(super) async fn ticket_page(
             }),
         }
     }
-    let events: Vec<EventView> = tickets::events(&mut conn, ticket.id, acting.see_internal)
+    let internal = tickets::merge::internal_filter(actor, &facts);
+    let events: Vec<EventView> = tickets::events(&mut conn, ticket.id, internal)
         .await?
         .into_iter()
         .map(|e| {
@@ -884,6 +902,7 @@ pub(super) async fn ticket_page(
                 what,
                 body,
                 internal,
+                from: e.from,
             }
         })
         .collect();
@@ -899,7 +918,7 @@ pub(super) async fn ticket_page(
     )
     .await?;
     let status = kept.status.unwrap_or(status_for(&kept.errors));
-    let mut shown: Vec<&str> = vec!["comment", "body", "other"];
+    let mut shown: Vec<&str> = vec!["comment", "body", "other", "target"];
     shown.extend(conversation::FIELDS);
     shown.extend(
         fields
@@ -936,6 +955,8 @@ pub(super) async fn ticket_page(
             links,
             link_kinds: tickets::links::KINDS,
             can_link,
+            can_merge: tickets::merge::allowed(actor, &ticket),
+            merge_target: kept.merge_target,
             can_add_subtask,
             children,
             rollup,
@@ -968,7 +989,8 @@ pub async fn show(
     if key.to_string() != typed {
         return Ok(Redirect::permanent(&paths::ticket(&key.to_string())).into_response());
     }
-    let kept = conversation::prefill(&state, &actor, &key, &q).await?;
+    let mut kept = conversation::prefill(&state, &actor, &key, &q).await?;
+    kept.follow_merge = true;
     ticket_page(&state, shell, &actor, &key, kept).await
 }
 
@@ -990,6 +1012,10 @@ enum Op {
         impact: Option<i16>,
         urgency: Option<i16>,
         priority: Option<i16>,
+    },
+    Merge {
+        into: bool,
+        target: String,
     },
 }
 
@@ -1045,6 +1071,21 @@ async fn change(
             triage::set_priority(&mut tx, actor, &ticket, *impact, *urgency, *priority, now).await,
             "Priority set.",
         ),
+        Op::Merge { into, target } => {
+            let done = if *into {
+                tickets::merge::merge(&mut tx, actor, &ticket, target, &comment, now).await
+            } else {
+                tickets::merge::mark_duplicate(&mut tx, actor, &ticket, target, &comment, now).await
+            };
+            (
+                done.map(|_| ()),
+                if *into {
+                    "Merged."
+                } else {
+                    "Closed as a duplicate."
+                },
+            )
+        }
     };
     match result {
         Ok(()) => {
@@ -1062,6 +1103,7 @@ async fn change(
                 sent: named.clone(),
                 raw: Some(raw),
                 errors,
+                merge_target: named.get("target").cloned().unwrap_or_default(),
                 ..Kept::default()
             };
             ticket_page(state, shell, actor, key, kept).await
@@ -1250,6 +1292,23 @@ pub async fn priority(
         }
     })
     .await
+}
+
+/// "Duplicate of" or "Merge into" another ticket, from the ticket page.
+pub async fn merge(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(key): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response> {
+    let key = parse_key(&key)?;
+    let (named, values) = split_form(pairs);
+    let op = Op::Merge {
+        into: named.get("action").map(String::as_str) == Some("merge"),
+        target: named.get("target").cloned().unwrap_or_default(),
+    };
+    change(&state, shell, &actor, &key, &named, values, op).await
 }
 
 #[derive(Template)]

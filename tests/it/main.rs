@@ -14,6 +14,8 @@ mod desk;
 mod jobs;
 mod layout;
 mod listener;
+mod merge;
+mod notifications;
 mod policy;
 mod processes;
 mod shell;

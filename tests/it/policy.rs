@@ -1,6 +1,7 @@
-//! The policy's two forms must agree: `decide` on one ticket and the SQL scope on lists.
-//! Also: requesters see their unit's tickets only where the project allows it, and the
-//! ticket list costs the same number of queries whatever its length.
+//! The policy's two forms must agree: `decide` on one ticket and the SQL scope on lists, and
+//! the SQL over many users (notification recipients). Also: requesters see their unit's tickets
+//! only where the project allows it, and the ticket list costs the same number of queries
+//! whatever its length.
 
 use axum::http::StatusCode;
 use sqlx::{Postgres, QueryBuilder};
@@ -14,8 +15,15 @@ use unitrack::projects::{self, Kind, ProjectInput};
 
 use crate::common::{TestApp, t0};
 
-#[tokio::test]
-async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
+/// People with every kind of role and relation, and tickets in a project that shares with
+/// the requester's unit and one that does not.
+struct World {
+    app: TestApp,
+    people: Vec<UserId>,
+    tickets: Vec<TicketId>,
+}
+
+async fn world() -> World {
     let app = TestApp::new().await;
     let now = t0();
     let mut conn = app.pool.acquire().await.unwrap();
@@ -54,6 +62,7 @@ async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
         ("agent@example.com", "Agent L1", None),
         ("dev@example.com", "Developer", None),
         ("nobody@example.com", "Requester", None),
+        ("pm@example.com", "Project manager", None),
     ] {
         let id = app.create_user_with_role(email, email, "Requester").await;
         let mut conn = app.pool.acquire().await.unwrap();
@@ -65,10 +74,10 @@ async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
             .unwrap();
         if role != "Requester" {
             let r = roles::find_by_name(&mut conn, role).await.unwrap().unwrap();
-            let scope = if role == "Agent L1" {
-                Some(open)
-            } else {
-                Some(closed)
+            let scope = match role {
+                "Agent L1" => Some(open),
+                "Developer" => Some(closed),
+                _ => None,
             };
             roles::grant(&mut conn, r.id, Holder::User(id), scope, now)
                 .await
@@ -81,17 +90,29 @@ async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
     groups::add_member(&mut conn, team, people[5])
         .await
         .unwrap();
+    // A role held through a group, in one project: internal notes in SHUT for b1.
+    let agents = groups::create(&mut conn, "Agents", "", now).await.unwrap();
+    groups::add_member(&mut conn, agents, people[2])
+        .await
+        .unwrap();
+    let l2 = roles::find_by_name(&mut conn, "Agent L2")
+        .await
+        .unwrap()
+        .unwrap();
+    roles::grant(&mut conn, l2.id, Holder::Group(agents), Some(closed), now)
+        .await
+        .unwrap();
     drop(conn);
 
     // Tickets with every kind of relation, in both projects.
     let mut tickets: Vec<TicketId> = Vec::new();
     for project in [open, closed] {
-        for (requester, assignee, group, watcher) in [
-            (0usize, None, None, None),
-            (1, None, None, None),
-            (2, Some(3usize), None, None),
-            (2, None, Some(team), None),
-            (1, None, None, Some(2usize)),
+        for (requester, assignee, group, watcher, approver) in [
+            (0usize, None, None, None, None),
+            (1, None, None, None, Some(5usize)),
+            (2, Some(3usize), None, None, None),
+            (2, None, Some(team), None, None),
+            (1, None, None, Some(2usize), None),
         ] {
             let mut conn = app.pool.acquire().await.unwrap();
             let actor = actor_of(&mut conn, people[requester]).await.unwrap();
@@ -126,10 +147,81 @@ async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
                     .await
                     .unwrap();
             }
+            if let Some(a) = approver {
+                sqlx::query(
+                    "with r as (insert into approval_rounds (id, ticket_id, state, round, rule, created_at)
+                                values (gen_random_uuid(), $1, 'new', 1, '\"all\"', now()) returning id)
+                     insert into approval_requests (round_id, approver_id) select id, $2 from r",
+                )
+                .bind(id)
+                .bind(people[a])
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            }
             tickets.push(id);
         }
     }
+    World {
+        app,
+        people,
+        tickets,
+    }
+}
 
+/// What `decide` needs about `ticket`, as `person` sees it, read straight from the tables.
+async fn facts(conn: &mut sqlx::PgConnection, ticket: TicketId, person: UserId) -> TicketFacts {
+    type Facts = (
+        ProjectId,
+        UserId,
+        Option<UserId>,
+        Option<GroupId>,
+        Option<OrgUnitId>,
+        bool,
+        bool,
+        bool,
+    );
+    let (
+        project_id,
+        requester_id,
+        assignee_id,
+        assignee_group_id,
+        org_unit_id,
+        org_unit_visible,
+        actor_watches,
+        actor_approves,
+    ): Facts = sqlx::query_as(
+        "select t.project_id, t.requester_id, t.assignee_id, t.assignee_group_id, t.org_unit_id,
+                p.requester_visibility = 'org_unit',
+                exists (select 1 from ticket_watchers w where w.ticket_id = t.id and w.user_id = $2),
+                exists (select 1 from approval_rounds ar join approval_requests aq on aq.round_id = ar.id
+                        where ar.ticket_id = t.id and aq.approver_id = $2)
+         from tickets t join projects p on p.id = t.project_id where t.id = $1",
+    )
+    .bind(ticket)
+    .bind(person)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    TicketFacts {
+        project_id,
+        requester_id,
+        assignee_id,
+        assignee_group_id,
+        org_unit_id,
+        org_unit_visible,
+        actor_watches,
+        actor_approves,
+    }
+}
+
+#[tokio::test]
+async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
+    let World {
+        app,
+        people,
+        tickets,
+    } = world().await;
     let mut checked = 0;
     for person in &people {
         let mut conn = app.pool.acquire().await.unwrap();
@@ -139,49 +231,7 @@ async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
         policy::push_ticket_scope(&mut qb, &actor, "t");
         let visible: Vec<TicketId> = qb.build_query_scalar().fetch_all(&mut *conn).await.unwrap();
         for ticket in &tickets {
-            type Facts = (
-                ProjectId,
-                UserId,
-                Option<UserId>,
-                Option<GroupId>,
-                Option<OrgUnitId>,
-                bool,
-                bool,
-                bool,
-            );
-            let (
-                project_id,
-                requester_id,
-                assignee_id,
-                assignee_group_id,
-                org_unit_id,
-                org_unit_visible,
-                actor_watches,
-                actor_approves,
-            ): Facts =
-                sqlx::query_as(
-                    "select t.project_id, t.requester_id, t.assignee_id, t.assignee_group_id, t.org_unit_id,
-                            p.requester_visibility = 'org_unit',
-                            exists (select 1 from ticket_watchers w where w.ticket_id = t.id and w.user_id = $2),
-                            exists (select 1 from approval_rounds ar join approval_requests aq on aq.round_id = ar.id
-                                    where ar.ticket_id = t.id and aq.approver_id = $2)
-                     from tickets t join projects p on p.id = t.project_id where t.id = $1",
-                )
-                .bind(ticket)
-                .bind(person)
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap();
-            let facts = TicketFacts {
-                project_id,
-                requester_id,
-                assignee_id,
-                assignee_group_id,
-                org_unit_id,
-                org_unit_visible,
-                actor_watches,
-                actor_approves,
-            };
+            let facts = facts(&mut conn, *ticket, *person).await;
             let decision = policy::decide(&actor, Action::ViewTicket, Target::Ticket(&facts));
             assert_eq!(
                 decision.allowed(),
@@ -192,6 +242,61 @@ async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
         }
     }
     assert_eq!(checked, people.len() * tickets.len());
+}
+
+/// The predicates for many users at once (notification recipients) say what `decide` says
+/// for each of them: who may view a ticket, and who may read its internal data.
+#[tokio::test]
+async fn the_sql_for_many_users_and_the_decision_agree_on_viewing_and_internal_data() {
+    let World {
+        app,
+        people,
+        tickets,
+    } = world().await;
+    let mut internal_readers = 0;
+    for person in &people {
+        let mut conn = app.pool.acquire().await.unwrap();
+        let actor = actor_of(&mut conn, *person).await.unwrap();
+        let query = |internal: bool| {
+            let mut qb: QueryBuilder<Postgres> =
+                QueryBuilder::new("select t.id from tickets t cross join users u where u.id = ");
+            qb.push_bind(*person);
+            if internal {
+                policy::push_user_may_see_internal(&mut qb, "u", "t");
+            } else {
+                policy::push_user_may_view(&mut qb, "u", "t");
+            }
+            qb
+        };
+        let viewing: Vec<TicketId> = query(false)
+            .build_query_scalar()
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        let internal: Vec<TicketId> = query(true)
+            .build_query_scalar()
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        for ticket in &tickets {
+            let facts = facts(&mut conn, *ticket, *person).await;
+            let view = policy::decide(&actor, Action::ViewTicket, Target::Ticket(&facts));
+            assert_eq!(
+                view.allowed(),
+                viewing.contains(ticket),
+                "view: user {person} ticket {ticket}: {view}"
+            );
+            let see = policy::decide(&actor, Action::SeeInternal, Target::Ticket(&facts));
+            assert_eq!(
+                see.allowed(),
+                internal.contains(ticket),
+                "internal: user {person} ticket {ticket}: {see}"
+            );
+            internal_readers += usize::from(see.allowed());
+        }
+    }
+    // The world has both answers for internal data, or the comparison proves little.
+    assert!(internal_readers > 0 && internal_readers < people.len() * tickets.len());
 }
 
 #[tokio::test]
@@ -254,7 +359,7 @@ async fn requesters_see_their_units_tickets_only_where_the_project_allows() {
 }
 
 thread_local! {
-    static QUERIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    pub(crate) static QUERIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Counts sqlx's query events on the thread that runs them. It is the process's global
@@ -270,7 +375,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for QueryCounter {
     }
 }
 
-fn count_queries_on_this_thread() {
+pub(crate) fn count_queries_on_this_thread() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         let subscriber = tracing_subscriber::registry().with(QueryCounter);

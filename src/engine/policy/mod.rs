@@ -7,6 +7,7 @@
 //! (requester, assignee, member of the assigned group, watcher) act as roles on it.
 
 mod catalog;
+mod for_users;
 
 use std::fmt;
 
@@ -16,6 +17,7 @@ use sqlx::{Postgres, QueryBuilder};
 use crate::core::ids::{GroupId, OrgUnitId, ProjectId, UserId};
 
 pub use catalog::Permission;
+pub use for_users::{push_user_may_see_internal, push_user_may_view};
 
 /// One permission held, and where it comes from (for "effective permissions").
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -1,0 +1,483 @@
+//! In-app notifications and each person's notification preferences. Owns `notifications`
+//! and `notification_preferences`.
+//!
+//! A notice is fanned out to its recipients with ONE `insert … select` in the caller's
+//! transaction (the ticket event's): who hears of it (`Audience`), never the actor, only
+//! people who may see the ticket (and its internal data, for internal notices) by the policy's
+//! SQL, and only those whose preference for that kind of event lets in-app notices through.
+//! `tickets::record` calls [`fan_out`] for every event that concerns people; jobs (SLA
+//! escalation) call [`notify_group`] or [`fan_out`] directly.
+//!
+//! Preferences: per kind of event, one switch per channel (in-app, e-mail). Defaults live in
+//! code ([`Kind::default_for`]); a user has rows only for kinds they changed. E-mail delivery
+//! reads the same rows through [`push_wants`] with [`Channel::Email`]. Does not send mail.
+
+use jiff::Timestamp;
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
+
+use crate::core::Result;
+use crate::core::ids::{GroupId, TicketId, UserId};
+use crate::core::time::to_db;
+use crate::engine::policy::{self, Actor};
+
+/// What kind of thing happened, as people choose what to hear about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    NewInGroup,
+    Assigned,
+    PublicReply,
+    InternalNote,
+    StateChange,
+    ApprovalRequested,
+    SlaBreach,
+}
+
+/// How a notice reaches a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    InApp,
+    Email,
+}
+
+impl Channel {
+    fn column(self) -> &'static str {
+        match self {
+            Channel::InApp => "in_app",
+            Channel::Email => "email",
+        }
+    }
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::NewInGroup,
+        Kind::Assigned,
+        Kind::PublicReply,
+        Kind::InternalNote,
+        Kind::StateChange,
+        Kind::ApprovalRequested,
+        Kind::SlaBreach,
+    ];
+
+    /// The stored name.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::NewInGroup => "new_in_group",
+            Kind::Assigned => "assigned",
+            Kind::PublicReply => "public_reply",
+            Kind::InternalNote => "internal_note",
+            Kind::StateChange => "state_change",
+            Kind::ApprovalRequested => "approval_requested",
+            Kind::SlaBreach => "sla_breach",
+        }
+    }
+
+    /// What it is, in words, for the preferences page.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::NewInGroup => "A new ticket arrives in the queue of a group I am in",
+            Kind::Assigned => "A ticket is assigned to me",
+            Kind::PublicReply => "Someone replies publicly on a ticket I take part in",
+            Kind::InternalNote => {
+                "Someone adds an internal note on a ticket I am assigned to or watch"
+            }
+            Kind::StateChange => "A ticket I take part in changes state",
+            Kind::ApprovalRequested => "My approval is requested",
+            Kind::SlaBreach => "A ticket of mine or of my group breaches its SLA",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.key() == key)
+    }
+
+    /// What a person gets without having chosen: everything in the app; by e-mail what needs
+    /// them personally, not the team's traffic.
+    pub fn default_for(self, channel: Channel) -> bool {
+        match channel {
+            Channel::InApp => true,
+            Channel::Email => matches!(
+                self,
+                Kind::Assigned | Kind::PublicReply | Kind::StateChange | Kind::ApprovalRequested
+            ),
+        }
+    }
+
+    /// Notices of this kind carry internal data whatever their event.
+    fn always_internal(self) -> bool {
+        matches!(self, Kind::InternalNote | Kind::SlaBreach)
+    }
+}
+
+/// Which approvers of a ticket hear of something.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Approvers {
+    #[default]
+    None,
+    /// Everyone ever asked to approve the ticket.
+    All,
+    /// Those asked in this round.
+    Round(i32),
+}
+
+/// Who on a ticket hears of something. Only current facts count: the ticket row, its
+/// watchers, approvers and group members as they are when the notice is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audience {
+    pub requester: bool,
+    pub assignee: bool,
+    pub watchers: bool,
+    pub approvers: Approvers,
+    /// The members of the ticket's assignee group.
+    pub assignee_group: bool,
+    /// The members of this group (e.g. an SLA escalation group).
+    pub group: Option<GroupId>,
+}
+
+impl Audience {
+    /// Everyone who takes part in the ticket: requester, assignee, watchers, approvers.
+    pub fn participants() -> Self {
+        Self {
+            requester: true,
+            assignee: true,
+            watchers: true,
+            approvers: Approvers::All,
+            ..Self::default()
+        }
+    }
+
+    /// The union members of the recipients sub-select, one per part of the audience.
+    fn push_members(&self, qb: &mut QueryBuilder<Postgres>) -> bool {
+        let mut first = true;
+        let mut next = |qb: &mut QueryBuilder<Postgres>| {
+            if !first {
+                qb.push(" union ");
+            }
+            first = false;
+        };
+        if self.requester {
+            next(qb);
+            qb.push("select t.requester_id");
+        }
+        if self.assignee {
+            next(qb);
+            qb.push("select t.assignee_id");
+        }
+        if self.watchers {
+            next(qb);
+            qb.push("select w.user_id from ticket_watchers w where w.ticket_id = t.id");
+        }
+        if self.approvers != Approvers::None {
+            next(qb);
+            qb.push(
+                "select aq.approver_id from approval_rounds ar
+                 join approval_requests aq on aq.round_id = ar.id where ar.ticket_id = t.id",
+            );
+            if let Approvers::Round(round) = self.approvers {
+                qb.push(" and ar.round = ").push_bind(round);
+            }
+        }
+        if self.assignee_group {
+            next(qb);
+            qb.push(
+                "select gm.user_id from group_members gm where gm.group_id = t.assignee_group_id",
+            );
+        }
+        if let Some(group) = self.group {
+            next(qb);
+            qb.push("select xg.user_id from group_members xg where xg.group_id = ")
+                .push_bind(group);
+        }
+        !first
+    }
+}
+
+/// Something to tell people about a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: Kind,
+    pub audience: Audience,
+    /// Only for those who may read the ticket's internal data.
+    pub internal: bool,
+    /// What happened, after the actor's name: "replied", "moved it from New to Open".
+    pub text: String,
+}
+
+/// Appends the SQL truth "the user `user` (an alias of `users`) wants notices of `kind` by
+/// `channel`": their stored choice, else the default in code.
+pub fn push_wants(qb: &mut QueryBuilder<Postgres>, user: &str, kind: Kind, channel: Channel) {
+    qb.push(format_args!(
+        "coalesce((select np.{} from notification_preferences np where np.user_id = {user}.id and np.kind = ",
+        channel.column()
+    ));
+    qb.push_bind(kind.key());
+    qb.push("), ");
+    qb.push_bind(kind.default_for(channel));
+    qb.push(")");
+}
+
+/// Writes the notice for each of its recipients, in one statement; returns how many got it.
+/// `event` is the ticket event it tells of; `actor` (who did it) never gets it.
+pub async fn fan_out(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    event: Option<i64>,
+    actor: Option<UserId>,
+    notice: &Notice,
+    now: Timestamp,
+) -> Result<u64> {
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+        "insert into notifications (user_id, ticket_id, event_id, kind, actor_id, text, created_at)
+         select u.id, t.id, ",
+    );
+    qb.push_bind(event)
+        .push(", ")
+        .push_bind(notice.kind.key())
+        .push(", ")
+        .push_bind(actor)
+        .push(", ")
+        .push_bind(&notice.text)
+        .push(", ")
+        .push_bind(to_db(now))
+        .push(" from tickets t cross join lateral (");
+    if !notice.audience.push_members(&mut qb) {
+        return Ok(0);
+    }
+    qb.push(") r(user_id) join users u on u.id = r.user_id where t.id = ")
+        .push_bind(ticket)
+        .push(" and u.active");
+    if let Some(actor) = actor {
+        qb.push(" and u.id <> ").push_bind(actor);
+    }
+    qb.push(" and ");
+    push_wants(&mut qb, "u", notice.kind, Channel::InApp);
+    if notice.internal || notice.kind.always_internal() {
+        policy::push_user_may_see_internal(&mut qb, "u", "t");
+    } else {
+        policy::push_user_may_view(&mut qb, "u", "t");
+    }
+    Ok(qb.build().execute(conn).await?.rows_affected())
+}
+
+/// Tells the members of `group` about `ticket` (e.g. an SLA breach), as the system: only
+/// members who may see the ticket (and its internal data, for internal kinds) and want it.
+pub async fn notify_group(
+    conn: &mut PgConnection,
+    group: GroupId,
+    ticket: TicketId,
+    kind: Kind,
+    text: &str,
+    now: Timestamp,
+) -> Result<u64> {
+    let notice = Notice {
+        kind,
+        audience: Audience {
+            group: Some(group),
+            ..Audience::default()
+        },
+        internal: false,
+        text: text.to_owned(),
+    };
+    fan_out(conn, ticket, None, None, &notice, now).await
+}
+
+/// The bell's number, as a column of a query over `users u` (the session load): unread
+/// notices, counted up to `UNREAD_CAP` so a neglected inbox costs no more than a full one.
+pub(crate) const UNREAD_COLUMN: &str = "(select count(*) from (select 1 from notifications n
+     where n.user_id = u.id and n.read_at is null limit 100) unread) as unread_notifications";
+/// The count the bell stops at ("99+" above `UNREAD_CAP - 1`).
+pub const UNREAD_CAP: i64 = 100;
+
+/// A notification as the list shows it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Listed {
+    pub id: i64,
+    pub project_key: String,
+    pub number: i64,
+    pub title: String,
+    pub text: String,
+    pub actor_name: Option<String>,
+    pub created_at: jiff_sqlx::Timestamp,
+    pub read_at: Option<jiff_sqlx::Timestamp>,
+}
+
+impl Listed {
+    pub fn key(&self) -> String {
+        format!("{}-{}", self.project_key, self.number)
+    }
+
+    pub fn unread(&self) -> bool {
+        self.read_at.is_none()
+    }
+}
+
+/// A page of the list; `next` is the cursor for older ones.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub rows: Vec<Listed>,
+    pub next: Option<i64>,
+}
+
+/// The actor's notifications, newest first, `limit` older than the cursor `before`. Tickets the
+/// actor can no longer see drop out.
+pub async fn list(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Page> {
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+        "select n.id, p.key as project_key, t.number, t.title, n.text,
+                a.display_name as actor_name, n.created_at, n.read_at
+         from notifications n join tickets t on t.id = n.ticket_id
+         join projects p on p.id = t.project_id left join users a on a.id = n.actor_id
+         where n.user_id = ",
+    );
+    qb.push_bind(actor.user_id);
+    if let Some(before) = before {
+        qb.push(" and n.id < ").push_bind(before);
+    }
+    policy::push_ticket_scope(&mut qb, actor, "t");
+    qb.push(" order by n.id desc limit ").push_bind(limit + 1);
+    let mut rows: Vec<Listed> = qb.build_query_as().fetch_all(conn).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok(Page { rows, next })
+}
+
+/// Marks the user's notification read; returns where it points: the ticket key and event.
+/// `None` when it is not theirs (or does not exist).
+pub async fn open(
+    conn: &mut PgConnection,
+    user: UserId,
+    id: i64,
+    now: Timestamp,
+) -> Result<Option<(String, Option<i64>)>> {
+    Ok(sqlx::query_as(
+        "update notifications n set read_at = coalesce(n.read_at, $3)
+         from tickets t join projects p on p.id = t.project_id
+         where n.id = $1 and n.user_id = $2 and t.id = n.ticket_id
+         returning p.key || '-' || t.number, n.event_id",
+    )
+    .bind(id)
+    .bind(user)
+    .bind(to_db(now))
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Marks every unread notification of the user read; returns how many.
+pub async fn mark_all_read(conn: &mut PgConnection, user: UserId, now: Timestamp) -> Result<u64> {
+    let done =
+        sqlx::query("update notifications set read_at = $2 where user_id = $1 and read_at is null")
+            .bind(user)
+            .bind(to_db(now))
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected())
+}
+
+/// A person's choice for one kind of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preference {
+    pub kind: Kind,
+    pub in_app: bool,
+    pub email: bool,
+}
+
+impl Preference {
+    fn default_for(kind: Kind) -> Self {
+        Self {
+            kind,
+            in_app: kind.default_for(Channel::InApp),
+            email: kind.default_for(Channel::Email),
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == Self::default_for(self.kind)
+    }
+}
+
+/// The user's preference for every kind: what they chose, else the default.
+pub async fn preferences(conn: &mut PgConnection, user: UserId) -> Result<Vec<Preference>> {
+    let stored: Vec<(String, bool, bool)> = sqlx::query_as(
+        "select kind, in_app, email from notification_preferences where user_id = $1",
+    )
+    .bind(user)
+    .fetch_all(conn)
+    .await?;
+    Ok(Kind::ALL
+        .into_iter()
+        .map(|kind| {
+            stored.iter().find(|(k, _, _)| k == kind.key()).map_or(
+                Preference::default_for(kind),
+                |(_, in_app, email)| Preference {
+                    kind,
+                    in_app: *in_app,
+                    email: *email,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Stores the user's choices: a row only for each kind that differs from the default.
+pub async fn save_preferences(
+    conn: &mut PgConnection,
+    user: UserId,
+    choices: &[Preference],
+) -> Result<()> {
+    sqlx::query("delete from notification_preferences where user_id = $1")
+        .bind(user)
+        .execute(&mut *conn)
+        .await?;
+    let changed: Vec<&Preference> = choices.iter().filter(|p| !p.is_default()).collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = changed.iter().map(|p| p.kind.key()).collect();
+    let in_app: Vec<bool> = changed.iter().map(|p| p.in_app).collect();
+    let email: Vec<bool> = changed.iter().map(|p| p.email).collect();
+    sqlx::query(
+        "insert into notification_preferences (user_id, kind, in_app, email)
+         select $1, k, a, e from unnest($2::text[], $3::bool[], $4::bool[]) as x(k, a, e)",
+    )
+    .bind(user)
+    .bind(&kinds)
+    .bind(&in_app)
+    .bind(&email)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bell_counts_up_to_its_cap() {
+        assert!(UNREAD_COLUMN.contains(&format!("limit {UNREAD_CAP}")));
+    }
+
+    #[test]
+    fn kinds_read_back_from_their_keys() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.key()), Some(kind));
+        }
+        assert_eq!(Kind::parse("everything"), None);
+    }
+
+    #[test]
+    fn an_empty_audience_writes_nothing() {
+        let mut qb = QueryBuilder::new("");
+        assert!(!Audience::default().push_members(&mut qb));
+        assert!(Audience::participants().push_members(&mut qb));
+        assert_eq!(qb.sql().as_str().matches(" union ").count(), 3);
+    }
+}
