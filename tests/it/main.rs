@@ -15,4 +15,5 @@ mod listener;
 mod policy;
 mod processes;
 mod shell;
+mod sla_admin;
 mod tickets;
