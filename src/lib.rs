@@ -25,6 +25,8 @@ pub mod people;
 pub mod processes;
 /// Projects, the organisation tree (sites, business units) and the systems registry.
 pub mod projects;
+/// SLA calendars and policies (the clocks themselves are replayed in `tickets::sla`).
+pub mod sla;
 /// Wiring: database, migrations, state, router, serve until shutdown.
 pub mod startup;
 /// Logging and request spans.

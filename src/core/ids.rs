@@ -102,6 +102,18 @@ id_type!(
     /// A canned response: a reusable reply with placeholders.
     CannedId
 );
+id_type!(
+    /// A business-time calendar for SLA clocks.
+    CalendarId
+);
+id_type!(
+    /// An SLA policy: targets for a project × process × priority.
+    SlaPolicyId
+);
+id_type!(
+    /// A routing rule: which group a new ticket of a project goes to.
+    RoutingRuleId
+);
 
 /// A project key: 2 to 10 capital letters or digits, starting with a letter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

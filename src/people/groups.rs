@@ -18,10 +18,14 @@ pub struct Group {
     pub name: String,
     pub description: String,
     pub member_count: i64,
+    /// The next tier: where escalating a ticket of this group moves it.
+    pub escalates_to: Option<GroupId>,
+    pub escalates_to_name: Option<String>,
 }
 
 const SELECT: &str = "select g.id, g.name, g.description,
-        (select count(*) from group_members gm where gm.group_id = g.id) as member_count
+        (select count(*) from group_members gm where gm.group_id = g.id) as member_count,
+        g.escalates_to, (select n.name from groups n where n.id = g.escalates_to) as escalates_to_name
      from groups g";
 
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<Group>> {
@@ -130,6 +134,24 @@ pub async fn references(conn: &mut PgConnection, id: GroupId) -> Result<Vec<Stri
     if tickets > 0 {
         found.push(format!("{tickets} ticket(s) assigned to it"));
     }
+    let lower_tiers: Vec<String> =
+        sqlx::query_scalar("select name from groups where escalates_to = $1 order by name")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    found.extend(lower_tiers.into_iter().map(|g| format!("next tier of {g}")));
+    let routes: Vec<String> = sqlx::query_scalar(
+        "select distinct p.key from routing_rules r join projects p on p.id = r.project_id
+         where r.group_id = $1 order by p.key",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    found.extend(
+        routes
+            .into_iter()
+            .map(|k| format!("routing rule of project {k}")),
+    );
     let boards: Vec<String> = sqlx::query_scalar(
         "select key from projects where change_board_group_id = $1 order by key",
     )
@@ -174,6 +196,64 @@ pub async fn delete(conn: &mut PgConnection, id: GroupId) -> Result<()> {
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
+    Ok(())
+}
+
+/// Sets the group's next tier; refuses the group itself and loops (A → B → A).
+pub async fn set_tier(conn: &mut PgConnection, id: GroupId, next: Option<GroupId>) -> Result<()> {
+    // One tier change at a time, so two admins cannot close a loop between them.
+    sqlx::query("select pg_advisory_xact_lock(hashtext('groups.escalates_to'))")
+        .execute(&mut *conn)
+        .await?;
+    let group = find(conn, id).await?;
+    if let Some(next) = next {
+        if next == id {
+            return Err(Error::Invalid(FieldErrors::one(
+                "escalates_to",
+                "A group cannot escalate to itself.",
+            )));
+        }
+        // The chain from the chosen group on; it must not come back here.
+        let chain: Vec<(GroupId, String)> = sqlx::query_as(
+            "with recursive chain (id, depth, seen) as (
+                 select $1::uuid, 0, array[$1::uuid]
+                 union all
+                 select g.escalates_to, c.depth + 1, c.seen || g.escalates_to
+                 from chain c join groups g on g.id = c.id
+                 where g.escalates_to is not null and not g.escalates_to = any(c.seen)
+             )
+             select c.id, g.name from chain c join groups g on g.id = c.id order by c.depth",
+        )
+        .bind(next)
+        .fetch_all(&mut *conn)
+        .await?;
+        if chain.is_empty() {
+            return Err(Error::Invalid(FieldErrors::one(
+                "escalates_to",
+                "Choose a group from the list.",
+            )));
+        }
+        if let Some(back) = chain.iter().position(|(g, _)| *g == id) {
+            let path: Vec<&str> = std::iter::once(group.name.as_str())
+                .chain(chain.iter().take(back + 1).map(|(_, name)| name.as_str()))
+                .collect();
+            return Err(Error::Invalid(FieldErrors::one(
+                "escalates_to",
+                format!(
+                    "That would make a loop: {}. Tiers must end somewhere.",
+                    path.join(" → ")
+                ),
+            )));
+        }
+    }
+    sqlx::query("update groups set escalates_to = $2 where id = $1")
+        .bind(id)
+        .bind(next)
+        .execute(conn)
+        .await
+        .on_constraint("groups_not_own_tier", || {
+            FieldErrors::one("escalates_to", "A group cannot escalate to itself.")
+        })?;
     Ok(())
 }
 

@@ -1,8 +1,10 @@
 //! Projects (keys like `HD`, kinds, single point of contact, who sees what), the organisation
-//! tree and the systems registry. Owns `projects`, `org_units` and `systems`.
+//! tree, the systems registry and routing rules. Owns `projects`, `org_units`, `systems` and
+//! `routing_rules`.
 
 pub mod org;
 pub mod systems;
+pub mod triage;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

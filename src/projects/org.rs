@@ -129,11 +129,12 @@ pub async fn rename(conn: &mut PgConnection, id: OrgUnitId, name: &str) -> Resul
 
 /// Deletes a unit nothing refers to; otherwise says what does.
 pub async fn delete(conn: &mut PgConnection, id: OrgUnitId) -> Result<()> {
-    let (children, users, tickets, rules): (i64, i64, i64, i64) = sqlx::query_as(
+    let (children, users, tickets, rules, routes): (i64, i64, i64, i64, i64) = sqlx::query_as(
         "select (select count(*) from org_units where parent_id = $1),
                 (select count(*) from users where org_unit_id = $1),
-                (select count(*) from tickets where org_unit_id = $1),
-                (select count(*) from domain_rules where org_unit_id = $1)",
+                (select count(*) from tickets where org_unit_id = $1 or site_id = $1),
+                (select count(*) from domain_rules where org_unit_id = $1),
+                (select count(*) from routing_rules where site_id = $1)",
     )
     .bind(id)
     .fetch_one(&mut *conn)
@@ -144,6 +145,7 @@ pub async fn delete(conn: &mut PgConnection, id: OrgUnitId) -> Result<()> {
         (users, "user(s)"),
         (tickets, "ticket(s)"),
         (rules, "domain rule(s)"),
+        (routes, "routing rule(s)"),
     ] {
         if n > 0 {
             refs.push(format!("{n} {what}"));

@@ -286,6 +286,11 @@ pub fn routes() -> Vec<Route> {
             admin::groups::delete,
         ),
         Route::post(
+            "/admin/groups/{id}/tier",
+            Global(AdminGroups),
+            admin::triage::set_tier,
+        ),
+        Route::post(
             "/admin/groups/{id}/members",
             Global(AdminGroups),
             admin::groups::add_member,
@@ -337,6 +342,86 @@ pub fn routes() -> Vec<Route> {
             "/admin/projects/{key}",
             Global(AdminProjects),
             admin::projects::update,
+        ),
+        Route::get(
+            "/admin/projects/{key}/triage",
+            Global(AdminProjects),
+            admin::triage::show,
+        ),
+        Route::post(
+            "/admin/projects/{key}/triage",
+            Global(AdminProjects),
+            admin::triage::save,
+        ),
+        Route::post(
+            "/admin/projects/{key}/routing",
+            Global(AdminProjects),
+            admin::triage::add_rule,
+        ),
+        Route::post(
+            "/admin/projects/{key}/routing/{id}/up",
+            Global(AdminProjects),
+            admin::triage::rule_up,
+        ),
+        Route::post(
+            "/admin/projects/{key}/routing/{id}/down",
+            Global(AdminProjects),
+            admin::triage::rule_down,
+        ),
+        Route::post(
+            "/admin/projects/{key}/routing/{id}/delete",
+            Global(AdminProjects),
+            admin::triage::delete_rule,
+        ),
+        Route::get(
+            "/admin/sla/calendars",
+            Global(AdminProjects),
+            admin::sla::calendars::list,
+        ),
+        Route::post(
+            "/admin/sla/calendars",
+            Global(AdminProjects),
+            admin::sla::calendars::create,
+        ),
+        Route::get(
+            "/admin/sla/calendars/{id}",
+            Global(AdminProjects),
+            admin::sla::calendars::show,
+        ),
+        Route::post(
+            "/admin/sla/calendars/{id}",
+            Global(AdminProjects),
+            admin::sla::calendars::update,
+        ),
+        Route::post(
+            "/admin/sla/calendars/{id}/delete",
+            Global(AdminProjects),
+            admin::sla::calendars::delete,
+        ),
+        Route::get(
+            "/admin/sla/policies",
+            Global(AdminProjects),
+            admin::sla::policies::list,
+        ),
+        Route::post(
+            "/admin/sla/policies",
+            Global(AdminProjects),
+            admin::sla::policies::create,
+        ),
+        Route::get(
+            "/admin/sla/policies/{id}",
+            Global(AdminProjects),
+            admin::sla::policies::show,
+        ),
+        Route::post(
+            "/admin/sla/policies/{id}",
+            Global(AdminProjects),
+            admin::sla::policies::update,
+        ),
+        Route::post(
+            "/admin/sla/policies/{id}/delete",
+            Global(AdminProjects),
+            admin::sla::policies::delete,
         ),
         Route::get("/admin/org", Global(AdminOrg), admin::org::show),
         Route::post(

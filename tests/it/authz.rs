@@ -21,6 +21,7 @@ use unitrack::people::{domain_rules, groups, sessions, tokens};
 use unitrack::projects::org::{self, UnitKind};
 use unitrack::projects::systems::{self, Criticality, SystemInput};
 use unitrack::projects::{self, Kind, ProjectInput};
+use unitrack::sla::{calendars, policies};
 use unitrack::web;
 
 use crate::common::{TestApp, t0};
@@ -124,6 +125,50 @@ async fn world() -> World {
     .await
     .unwrap();
     let token = tokens::create(&mut conn, other, None, now).await.unwrap();
+    let calendar = calendars::create(
+        &mut conn,
+        &calendars::CalendarInput {
+            name: "Office".into(),
+            time_zone: "UTC".into(),
+            week: std::array::from_fn(|_| "09:00-17:00".into()),
+            holidays: String::new(),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let policy = policies::create(
+        &mut conn,
+        &policies::PolicyInput {
+            project_id: None,
+            process_id: None,
+            priority: 1,
+            calendar_id: calendar,
+            first_response_minutes: Some(60),
+            resolution_minutes: None,
+            warn_percent: 80,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let routed_to = groups::create(&mut conn, "Routed", "", now).await.unwrap();
+    let routing_rule = projects::triage::add(
+        &mut conn,
+        hd,
+        &projects::triage::RuleInput {
+            process_id: None,
+            system_id: None,
+            site_id: None,
+            group_id: routed_to,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    ids.insert("calendar", calendar.to_string());
+    ids.insert("policy", policy.to_string());
+    ids.insert("routing_rule", routing_rule.id.to_string());
     ids.insert("group", group.to_string());
     ids.insert("role", requester_role.id.to_string());
     ids.insert("membership", membership.to_string());
@@ -222,6 +267,9 @@ fn concrete(
             "{id}" if pattern.starts_with("/admin/org") => world.ids["unit"].clone(),
             "{id}" if pattern.starts_with("/admin/domain-rules") => world.ids["rule"].clone(),
             "{id}" if pattern.starts_with("/admin/systems") => world.ids["system"].clone(),
+            "{id}" if pattern.starts_with("/admin/sla/calendars") => world.ids["calendar"].clone(),
+            "{id}" if pattern.starts_with("/admin/sla/policies") => world.ids["policy"].clone(),
+            "{id}" if pattern.starts_with("/admin/projects") => world.ids["routing_rule"].clone(),
             "{id}" if pattern.starts_with("/admin/canned") => world.ids["canned"].clone(),
             "{id}" if pattern.starts_with("/tickets") => {
                 world.ids[format!("file {ticket}").as_str()].clone()

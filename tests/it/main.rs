@@ -19,4 +19,5 @@ mod notifications;
 mod policy;
 mod processes;
 mod shell;
+mod sla_admin;
 mod tickets;

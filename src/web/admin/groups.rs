@@ -101,6 +101,9 @@ struct ShowPage {
     memberships: Vec<Membership>,
     roles: Vec<Role>,
     projects: Vec<Project>,
+    /// The groups it may escalate to, and the one chosen (the tier form, see `admin::triage`).
+    tiers: Vec<groups::Group>,
+    tier: String,
     errors: FieldErrors,
 }
 
@@ -111,12 +114,32 @@ async fn show_page(
     form: Option<GroupForm>,
     errors: FieldErrors,
 ) -> Result<Response> {
+    show_page_with(state, shell, id, form, None, errors).await
+}
+
+/// The group page; `tier` is the next tier as sent, kept when refused.
+pub(super) async fn show_page_with(
+    state: &AppState,
+    shell: Shell,
+    id: GroupId,
+    form: Option<GroupForm>,
+    tier: Option<String>,
+    errors: FieldErrors,
+) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
     let group = groups::find(&mut conn, id).await?;
     let form = form.unwrap_or_else(|| GroupForm {
         name: group.name.clone(),
         description: group.description.clone(),
     });
+    let tier = tier.unwrap_or_else(|| {
+        group
+            .escalates_to
+            .map(|g| g.to_string())
+            .unwrap_or_default()
+    });
+    let mut tiers = groups::list(&mut conn).await?;
+    tiers.retain(|g| g.id != id);
     render(
         status_for(&errors),
         &ShowPage {
@@ -125,6 +148,8 @@ async fn show_page(
             memberships: roles::memberships_of(&mut conn, Holder::Group(id)).await?,
             roles: roles::list(&mut conn).await?,
             projects: projects::list(&mut conn).await?,
+            tiers,
+            tier,
             group,
             form,
             errors,

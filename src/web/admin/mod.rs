@@ -1,6 +1,7 @@
 //! Admin pages: people, groups, roles and memberships, projects, the organisation tree and
-//! domain rules, systems, canned responses, and the audit log. Every change is one transaction with its audit
-//! entry. Access is by the route table (`Access::Global(admin.*)`).
+//! domain rules, systems, canned responses, SLA calendars and policies, triage settings, and
+//! the audit log. Every change is one transaction with its audit entry. Access is by the
+//! route table (`Access::Global(admin.*)`).
 
 pub mod audit;
 pub mod canned;
@@ -9,7 +10,9 @@ pub mod org;
 pub mod processes;
 pub mod projects;
 pub mod roles;
+pub mod sla;
 pub mod systems;
+pub mod triage;
 pub mod users;
 
 use askama::Template;
@@ -79,6 +82,12 @@ pub async fn index(shell: Shell, actor: Actor) -> Result<Response> {
             "Reusable replies with placeholders, shared or per project",
         ),
         (
+            Permission::AdminProjects,
+            "/admin/sla/calendars",
+            "SLA",
+            "Calendars (business hours, holidays) and response and resolution targets",
+        ),
+        (
             Permission::AdminAudit,
             "/admin/audit",
             "Audit log",
@@ -119,6 +128,20 @@ pub(super) fn optional_id<T: std::str::FromStr>(
     raw.parse()
         .map(Some)
         .map_err(|_| crate::core::FieldErrors::one(field, "Choose one from the list."))
+}
+
+/// `optional_id`, with a malformed id added to `errors` (so every field is checked at once).
+pub(super) fn collect_id<T: std::str::FromStr>(
+    raw: &str,
+    field: &str,
+    errors: &mut crate::core::FieldErrors,
+) -> Option<T> {
+    optional_id(raw, field).unwrap_or_else(|e| {
+        for (f, m) in e.iter() {
+            errors.add(f, m);
+        }
+        None
+    })
 }
 
 pub(super) use super::pages::status_for;

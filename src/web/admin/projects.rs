@@ -68,13 +68,11 @@ impl ProjectForm {
                 None => errors.add("contact", "There is no account with this e-mail address."),
             }
         }
-        let board = super::optional_id(&self.change_board_group_id, "change_board_group_id")
-            .unwrap_or_else(|e| {
-                for (f, m) in e.iter() {
-                    errors.add(f, m);
-                }
-                None
-            });
+        let board = super::collect_id(
+            &self.change_board_group_id,
+            "change_board_group_id",
+            &mut errors,
+        );
         errors.into_result()?;
         Ok(ProjectInput {
             name: self.name.clone(),
