@@ -563,18 +563,31 @@ pub fn columns(chosen: &[String]) -> Vec<String> {
     }
 }
 
+/// A view as the form sends it.
+#[derive(Debug, Clone)]
+pub struct NewView<'a> {
+    pub name: &'a str,
+    pub shared: bool,
+    pub filters: &'a Filters,
+    pub sort: Sort,
+    pub columns: &'a [String],
+}
+
 /// Saves a view; `shared` views need the right to assign tickets somewhere (team leads,
 /// agents), others are personal.
 pub async fn save(
     conn: &mut PgConnection,
     actor: &Actor,
-    name: &str,
-    shared: bool,
-    filters: &Filters,
-    sort: Sort,
-    chosen: &[String],
+    view: &NewView<'_>,
     now: Timestamp,
 ) -> Result<uuid::Uuid> {
+    let NewView {
+        name,
+        shared,
+        filters,
+        sort,
+        columns: chosen,
+    } = *view;
     let mut errors = FieldErrors::new();
     let name = name.trim();
     if name.is_empty() {

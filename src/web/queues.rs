@@ -346,17 +346,14 @@ pub async fn save(
     let mut tx = state.pool.begin().await?;
     let result = match Sort::parse(sort) {
         Some(s) => {
-            queues::save(
-                &mut tx,
-                &actor,
+            let view = queues::NewView {
                 name,
                 shared,
-                &filters,
-                s,
-                &columns,
-                state.clock.now(),
-            )
-            .await
+                filters: &filters,
+                sort: s,
+                columns: &columns,
+            };
+            queues::save(&mut tx, &actor, &view, state.clock.now()).await
         }
         None => Err(Error::Invalid(FieldErrors::one(
             "sort",
