@@ -11,6 +11,7 @@ use crate::people::{domain_rules, groups, passwords, users};
 use crate::projects::org::{self, UnitKind};
 use crate::projects::systems::{self, Criticality, SystemInput};
 use crate::projects::{self, Kind, ProjectInput};
+use crate::sla::{calendars, policies};
 use crate::tickets::canned;
 
 /// The password of every demo account. Printed at start; the demo is for trying Unitrack.
@@ -201,6 +202,62 @@ pub async fn load(pool: &PgPool, now: jiff::Timestamp) -> Result<bool> {
         now,
     )
     .await?;
+    // Triage and SLA: L1 escalates to L2; new help desk tickets go to L1; office hours in
+    // Berlin with targets per priority.
+    if let (Some(l1_group), Some(l2_group)) = (group_ids.first(), group_ids.get(1)) {
+        groups::set_tier(&mut tx, *l1_group, Some(*l2_group)).await?;
+        crate::projects::triage::add(
+            &mut tx,
+            hd,
+            &crate::projects::triage::RuleInput {
+                process_id: None,
+                system_id: None,
+                site_id: None,
+                group_id: *l1_group,
+            },
+            now,
+        )
+        .await?;
+    }
+    let office = calendars::create(
+        &mut tx,
+        &calendars::CalendarInput {
+            name: "Berlin office hours".into(),
+            time_zone: "Europe/Berlin".into(),
+            week: [
+                "08:00-18:00",
+                "08:00-18:00",
+                "08:00-18:00",
+                "08:00-18:00",
+                "08:00-17:00",
+                "",
+                "",
+            ]
+            .map(String::from),
+            holidays: "2026-12-24 2026-12-25 2026-12-26 2026-12-31 2027-01-01".into(),
+        },
+        now,
+    )
+    .await?;
+    crate::projects::triage::set_calendar(&mut tx, hd, Some(office)).await?;
+    for (priority, first, resolution) in
+        [(1, 30, 240), (2, 60, 480), (3, 240, 1440), (4, 480, 2400)]
+    {
+        policies::create(
+            &mut tx,
+            &policies::PolicyInput {
+                project_id: Some(hd),
+                process_id: None,
+                priority,
+                calendar_id: office,
+                first_response_minutes: Some(first),
+                resolution_minutes: Some(resolution),
+                warn_percent: 80,
+            },
+            now,
+        )
+        .await?;
+    }
     for (title, body) in CANNED {
         let input = canned::CannedInput {
             project_id: None,

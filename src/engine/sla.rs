@@ -386,6 +386,138 @@ mod tests {
         assert_eq!(p, Projection::default());
     }
 
+    /// What can happen to a ticket, for the property test.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Wait,
+        Work,
+        Resolve,
+        Reply,
+        Priority(i16),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = (i64, Step)> {
+        use proptest::prelude::*;
+        (
+            1i64..600,
+            prop_oneof![
+                Just(Step::Wait),
+                Just(Step::Work),
+                Just(Step::Resolve),
+                Just(Step::Reply),
+                (1i16..=4).prop_map(Step::Priority),
+            ],
+        )
+    }
+
+    proptest::proptest! {
+        /// The replay's dues equal a minute-by-minute simulation of the clocks over a
+        /// calendar with nights and weekends.
+        #[test]
+        fn dues_match_a_minute_by_minute_simulation(
+            steps in proptest::collection::vec(step(), 0..8)
+        ) {
+            let calendar = Calendar::weekdays(TimeZone::UTC, time(9, 0, 0, 0), time(17, 0, 0, 0));
+            let targets: Vec<Targets> = (1..=4)
+                .map(|p| Targets {
+                    first_response: Some(SignedDuration::from_mins(30 * p)),
+                    resolution: Some(SignedDuration::from_mins(120 * p)),
+                    warn_percent: 50,
+                    calendar: calendar.clone(),
+                })
+                .collect();
+            let policy = |p: i16| targets.get(usize::try_from(p - 1).ok()?);
+            // Friday 2026-11-27 08:00 UTC: the run crosses a weekend.
+            let start = at("2026-11-27T08:00:00Z");
+            let minute = |m: i64| start + SignedDuration::from_mins(m);
+            let mut facts = vec![Fact::Created { at: start, priority: 3 }];
+            let mut t = 0;
+            for (gap, step) in &steps {
+                t += gap;
+                let at = minute(t);
+                facts.push(match step {
+                    Step::Wait => Fact::Category { at, category: Category::Waiting },
+                    Step::Work => Fact::Category { at, category: Category::Open },
+                    Step::Resolve => Fact::Category { at, category: Category::Resolved },
+                    Step::Reply => Fact::FirstResponse { at },
+                    Step::Priority(p) => Fact::Priority { at, priority: *p },
+                });
+            }
+            let got = project(&facts, policy);
+
+            // The model: (running, stopped, used minutes) per clock, stepped a minute at a time.
+            let mut clocks = [(true, false, 0i64); 2];
+            let mut priority = 3i64;
+            let mut facts_at = facts.iter().skip(1).peekable();
+            let mut m = 0;
+            let last = t;
+            let mut dues: [Option<i64>; 2] = [None; 2];
+            loop {
+                while let Some(f) = facts_at.next_if(|f| fact_at(f) == minute(m)) {
+                    match f {
+                        Fact::Category { category: Category::Waiting, .. } => {
+                            for c in &mut clocks { if !c.1 { c.0 = false; } }
+                        }
+                        Fact::Category { category: Category::Open, .. } => {
+                            if !clocks[0].1 { clocks[0].0 = true; }
+                            clocks[1].0 = true;
+                            clocks[1].1 = false;
+                        }
+                        Fact::Category { .. } => {
+                            for c in &mut clocks { c.0 = false; c.1 = true; }
+                        }
+                        Fact::FirstResponse { .. } => { clocks[0].0 = false; clocks[0].1 = true; }
+                        Fact::Priority { priority: p, .. } => priority = i64::from(*p),
+                        _ => {}
+                    }
+                }
+                if m >= last {
+                    let target = [30 * priority, 120 * priority];
+                    for (i, c) in clocks.iter().enumerate() {
+                        if c.0 && dues[i].is_none() && c.2 >= target[i] {
+                            dues[i] = Some(m);
+                        }
+                    }
+                    let pending = clocks.iter().enumerate().any(|(i, c)| c.0 && dues[i].is_none());
+                    if !pending || m > last + 60 * 24 * 10 {
+                        break;
+                    }
+                }
+                for c in &mut clocks {
+                    if c.0 && calendar.is_open(minute(m)) {
+                        c.2 += 1;
+                    }
+                }
+                m += 1;
+            }
+            let target = [30 * priority, 120 * priority];
+            for (i, due) in [got.first_response_due, got.resolution_due].into_iter().enumerate() {
+                let (running, _, used_at_last) = clocks[i];
+                if !running {
+                    proptest::prop_assert_eq!(due, None);
+                } else if dues[i] == Some(last) && used_at_last >= target[i] {
+                    // Used up before the last change: due at or before it.
+                    proptest::prop_assert!(due.is_some_and(|d| d <= minute(last)));
+                } else {
+                    proptest::prop_assert_eq!(due, dues[i].map(minute), "clock {}", i);
+                }
+            }
+            let paused = clocks.iter().any(|c| !c.0 && !c.1);
+            proptest::prop_assert_eq!(got.paused, paused);
+        }
+    }
+
+    fn fact_at(f: &Fact) -> Timestamp {
+        match f {
+            Fact::Created { at, .. }
+            | Fact::Priority { at, .. }
+            | Fact::Category { at, .. }
+            | Fact::FirstResponse { at }
+            | Fact::Clock { at, .. }
+            | Fact::Breached { at, .. } => *at,
+        }
+    }
+
     #[test]
     fn statuses() {
         let now = at("2026-11-30T12:00:00Z");

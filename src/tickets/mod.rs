@@ -607,7 +607,7 @@ impl Row {
         match self.state_category.as_str() {
             "new" => "Received",
             "open" => "We are working on it",
-            "waiting" => "Waiting",
+            "waiting" => "Waiting for you",
             "resolved" => "Done — please confirm",
             _ => "Closed",
         }

@@ -5,7 +5,7 @@ use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 
 use crate::core::Result;
 use crate::core::markdown::SafeHtml;
-use crate::engine::policy::{self, Actor};
+use crate::engine::policy::{self, Actor, Permission, Reach};
 
 pub const LIMIT: i64 = 50;
 // Control characters cannot appear in stored text, so they mark highlights safely.
@@ -54,13 +54,9 @@ fn highlight(snippet: &str) -> SafeHtml {
     )
 }
 
-/// The best `LIMIT` tickets for `query` that the actor may see.
-pub async fn search(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    query: &str,
-    internal: bool,
-) -> Result<Vec<Hit>> {
+/// The best `LIMIT` tickets for `query` that the actor may see. Internal notes match only
+/// in the projects where the actor may read internal data (the policy's `SeeInternal`).
+pub async fn search(conn: &mut PgConnection, actor: &Actor, query: &str) -> Result<Vec<Hit>> {
     let mut qb: QueryBuilder<Postgres> =
         QueryBuilder::new("with q as (select websearch_to_tsquery('simple', ");
     qb.push_bind(query.to_owned());
@@ -72,8 +68,16 @@ pub async fn search(
             from ticket_events e, q
             where e.kind = 'comment' and to_tsvector('simple', coalesce(e.data->>'body_md', '')) @@ q.q",
     );
-    if !internal {
-        qb.push(" and (e.data->>'public')::boolean");
+    match actor.scope_of(Permission::TicketCommentInternal) {
+        Reach::Everywhere => {}
+        Reach::Projects(projects) => {
+            qb.push(
+                " and ((e.data->>'public')::boolean
+                       or exists (select 1 from tickets it where it.id = e.ticket_id and it.project_id = any(",
+            );
+            qb.push_bind(projects);
+            qb.push(")))");
+        }
     }
     qb.push(
         "), best as (select id, max(rank) as rank from hits group by id)

@@ -20,7 +20,7 @@ use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::Actor;
 use crate::engine::sla;
 use crate::tickets::queues::{self, Count, Filters, Page, Row, Sort};
-use crate::tickets::{self, flow, triage};
+use crate::tickets::{self, flow, triage, watchers};
 
 /// A row as the list shows it.
 pub struct RowView {
@@ -451,6 +451,14 @@ pub async fn bulk(
     let get = |k: &str| named.get(k).map(|v| v.trim()).unwrap_or_default();
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
+    let watcher: Option<UserId> = if get("action") == "watch" {
+        sqlx::query_scalar("select id from users where lower(email) = lower($1)")
+            .bind(get("watcher"))
+            .fetch_optional(&mut *tx)
+            .await?
+    } else {
+        None
+    };
     let mut refused: Vec<String> = Vec::new();
     for id in &ids {
         let ticket = match tickets::find_for_change_by_id(&mut tx, &actor, *id).await {
@@ -468,6 +476,13 @@ pub async fn bulk(
                 triage::assign(&mut tx, &actor, &ticket, group, assignee, now).await
             }
             "take" => triage::take(&mut tx, &actor, &ticket, now).await,
+            "watch" => match watcher {
+                Some(user) => watchers::add(&mut tx, &actor, &ticket, user, now).await,
+                None => Err(Error::Invalid(FieldErrors::one(
+                    "watcher",
+                    "There is nobody with that e-mail address.",
+                ))),
+            },
             "priority" => match get("priority").parse::<i16>() {
                 Ok(p) => {
                     triage::set_priority(&mut tx, &actor, &ticket, None, None, Some(p), now).await

@@ -1426,9 +1426,7 @@ pub async fn search(
         Vec::new()
     } else {
         let mut conn = state.pool.acquire().await?;
-        // Internal notes are searched only by those who may read internal data somewhere.
-        let internal = actor.has_anywhere(crate::engine::policy::Permission::TicketCommentInternal);
-        tickets::search::search(&mut conn, &actor, text, internal).await?
+        tickets::search::search(&mut conn, &actor, text).await?
     };
     render(
         StatusCode::OK,

@@ -500,3 +500,67 @@ async fn a_bulk_action_changes_all_or_nothing() {
         .assert_contains("Nothing was changed.")
         .assert_contains("HD-2");
 }
+
+#[tokio::test]
+async fn bulk_watchers_and_internal_search_stay_within_the_policy() {
+    let mut d = desk().await;
+    d.file("Laptop zebra sticker").await;
+    let one = d.id(1).await;
+    // An internal note in HD that only HD's agents may find.
+    d.app.login("alice@example.com").await;
+    d.app
+        .post_form(
+            "/tickets/HD-1/comments",
+            &[("body", "okapi serial number"), ("visibility", "internal")],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    d.app.get("/search?q=okapi").await.assert_contains("HD-1");
+    d.app
+        .post_form(
+            "/queues/bulk",
+            &[
+                ("ticket", &one.to_string()),
+                ("action", "watch"),
+                ("watcher", "nobody@example.com"),
+                ("back", "/queues/list"),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(d.app.count("select count(*) from ticket_watchers").await, 0);
+    d.app
+        .post_form(
+            "/queues/bulk",
+            &[
+                ("ticket", &one.to_string()),
+                ("action", "watch"),
+                ("watcher", "RITA@example.com"),
+                ("back", "/queues/list"),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(d.app.count("select count(*) from ticket_watchers").await, 1);
+
+    // Finance's agent who filed HD-1's twin as a requester may not find HD's internal notes.
+    let fin = d.app.create_project("FIN", "Finance").await;
+    d.app
+        .create_user_with_role("felix@example.com", "Felix", "Requester")
+        .await;
+    sqlx::query("insert into memberships (id, role_id, user_id, project_id, created_at) select gen_random_uuid(), r.id, u.id, $1, now() from users u, roles r where u.email = 'felix@example.com' and r.name = 'Agent L1'")
+        .bind(fin)
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("update tickets set requester_id = (select id from users where email = 'felix@example.com')")
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    d.app.login("felix@example.com").await;
+    d.app.get("/search?q=zebra").await.assert_contains("HD-1");
+    d.app
+        .get("/search?q=okapi")
+        .await
+        .assert_not_contains("HD-1");
+}
