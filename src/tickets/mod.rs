@@ -60,6 +60,9 @@ pub struct NewTicket {
     /// The site or business unit (when the process has no site field of its own).
     #[serde(default)]
     pub site_id: Option<OrgUnitId>,
+    /// An earlier request this one follows up (too old to reopen): linked "relates to".
+    #[serde(default)]
+    pub follow_up: Option<TicketId>,
 }
 
 fn check_text(errors: &mut FieldErrors, field: &str, text: &str, max: usize, required: bool) {
@@ -218,6 +221,17 @@ pub async fn create(
             errors.add("parent_id", "The parent ticket does not exist.");
         }
     }
+    let follow_up = match input.follow_up {
+        Some(id) => match find(conn, Lookup::Id(actor, id), false).await {
+            Ok(t) => Some(t),
+            Err(Error::NotFound) => {
+                errors.add("follow_up", "The earlier request does not exist.");
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
     errors.into_result()?;
     let (system_id, site_id) = references(&def, &values);
     let site_id = site_id.or(input.site_id);
@@ -270,6 +284,11 @@ pub async fn create(
     }
     triage::route(conn, id, &project, process.id, system_id, site_id, now).await?;
     sla::refresh(conn, id).await?;
+    if let Some(earlier) = follow_up {
+        let this = find_for_system(conn, id).await?;
+        links::connect(conn, actor.user_id, &this, &earlier, "relates_to", now).await?;
+        touch(conn, earlier.id, now).await?;
+    }
     let key = format!("{project_key}-{number}");
     TicketKey::parse(&key).ok_or_else(|| Error::Internal(anyhow::anyhow!("bad key {key}")))
 }

@@ -262,6 +262,7 @@ struct NewPage {
     project_id: String,
     title: String,
     description: String,
+    follow_up: String,
     fields: Vec<FieldView>,
     errors: FieldErrors,
     stray: Vec<String>,
@@ -271,6 +272,9 @@ struct NewPage {
 pub struct NewQuery {
     #[serde(default)]
     process: String,
+    /// The key of an earlier request this one follows up.
+    #[serde(default)]
+    follow_up: String,
 }
 
 async fn new_page(
@@ -329,7 +333,13 @@ async fn new_page(
         }
     }
     let get = |k: &str| named.get(k).cloned().unwrap_or_default();
-    let mut shown: Vec<&str> = vec!["project_id", "title", "description", "process_id"];
+    let mut shown: Vec<&str> = vec![
+        "project_id",
+        "title",
+        "description",
+        "process_id",
+        "follow_up",
+    ];
     shown.extend(fields.iter().map(|f| f.key.as_str()));
     let stray = stray_errors(&errors, &shown);
     render(
@@ -342,6 +352,7 @@ async fn new_page(
             project_id: get("project_id"),
             title: get("title"),
             description: get("description"),
+            follow_up: get("follow_up"),
             fields,
             errors,
             stray,
@@ -355,12 +366,26 @@ pub async fn new_form(
     actor: Actor,
     Query(q): Query<NewQuery>,
 ) -> Result<Response> {
+    let mut named = BTreeMap::new();
+    if let Some(key) = TicketKey::parse(&q.follow_up) {
+        let mut conn = state.pool.acquire().await?;
+        let earlier = tickets::find_visible(&mut conn, &actor, &key).await?;
+        named.insert("project_id".to_owned(), earlier.project_id.to_string());
+        named.insert(
+            "title".to_owned(),
+            format!("Follow-up to {}: {}", earlier.key(), earlier.title)
+                .chars()
+                .take(tickets::TITLE_MAX)
+                .collect(),
+        );
+        named.insert("follow_up".to_owned(), earlier.id.to_string());
+    }
     new_page(
         &state,
         shell,
         &actor,
         &q.process,
-        &BTreeMap::new(),
+        &named,
         None,
         FieldErrors::new(),
     )
@@ -393,6 +418,7 @@ pub async fn create(
         values: values.clone(),
         parent_id: get("parent_id").parse::<TicketId>().ok(),
         site_id: get("site_id").parse().ok(),
+        follow_up: get("follow_up").parse::<TicketId>().ok(),
     };
     let mut tx = state.pool.begin().await?;
     match tickets::create(&mut tx, &actor, &input, state.clock.now()).await {

@@ -317,8 +317,32 @@ async fn resolved_tickets_close_by_themselves_and_reopen_only_within_the_window(
         .post_form("/tickets/HD-2/transitions/reopen", &[("comment", "Again.")])
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
-        .assert_contains("can no longer be reopened");
+        .assert_contains("can no longer be reopened")
+        .assert_contains("/tickets/new?follow_up=HD-2");
     d.assert_replay(2).await;
+    // The follow-up is a new ticket, linked to the old one.
+    let form = d.app.get("/tickets/new?follow_up=HD-2").await;
+    form.assert_contains("Follow-up to HD-2: Teams camera");
+    let earlier = d.id(2).await.to_string();
+    let project = d.project.clone();
+    d.app
+        .post_form(
+            "/tickets",
+            &[
+                ("project_id", &project),
+                ("title", "Follow-up to HD-2: Teams camera"),
+                ("description", ""),
+                ("follow_up", &earlier),
+            ],
+        )
+        .await
+        .assert_redirect_to("/tickets/HD-3");
+    assert_eq!(
+        d.app
+            .count("select count(*) from ticket_links where kind = 'relates_to'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]
