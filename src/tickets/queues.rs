@@ -397,24 +397,48 @@ fn bad_cursor() -> Error {
     ))
 }
 
-/// One page of the queue, after `cursor` (from a previous page).
-pub async fn page(
+/// Where a page starts, in the sort's order.
+#[derive(Debug, Clone, Copy)]
+enum After {
+    Start,
+    /// SLA order: after this due (tickets with a due come first).
+    Due(Timestamp, TicketId),
+    /// SLA order, among the tickets without a due: after this id (or from the first).
+    NoDue(Option<TicketId>),
+    Priority(i16, TicketId),
+    Updated(Timestamp, TicketId),
+    Created(TicketId),
+}
+
+impl After {
+    fn parse(sort: Sort, cursor: Option<&str>) -> Result<Self> {
+        let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
+            return Ok(After::Start);
+        };
+        let (value, id) = cursor.split_once('~').ok_or_else(bad_cursor)?;
+        let id: TicketId = id.parse().map_err(|_| bad_cursor())?;
+        let time = |v: &str| v.parse::<Timestamp>().map_err(|_| bad_cursor());
+        Ok(match sort {
+            Sort::Sla if value.is_empty() => After::NoDue(Some(id)),
+            Sort::Sla => After::Due(time(value)?, id),
+            Sort::Priority => After::Priority(value.parse().map_err(|_| bad_cursor())?, id),
+            Sort::Updated => After::Updated(time(value)?, id),
+            Sort::Created => After::Created(id),
+        })
+    }
+}
+
+/// The rows after `after`, each keyset condition a plain row comparison so that it is an
+/// index condition of the queue indexes.
+async fn rows(
     conn: &mut PgConnection,
     actor: &Actor,
     q: &Query,
     sort: Sort,
-    cursor: Option<&str>,
+    after: After,
     limit: i64,
     now: Timestamp,
-) -> Result<Page> {
-    let cursor = match cursor.filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => {
-            let (value, id) = c.split_once('~').ok_or_else(bad_cursor)?;
-            let id: TicketId = id.parse().map_err(|_| bad_cursor())?;
-            Some((value.to_owned(), id))
-        }
-    };
+) -> Result<Vec<Row>> {
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
         "select t.id, p.key as project_key, t.number, t.title, t.state, t.state_category,
                 t.priority, au.display_name as assignee_name, g.name as group_name,
@@ -427,39 +451,37 @@ pub async fn page(
          where true",
     );
     push_filters(&mut qb, actor, q, now);
-    // Keyset: (sort value, id) after the cursor. SLA sorts put tickets without a due last.
-    if let Some((value, id)) = &cursor {
-        match sort {
-            Sort::Sla if value.is_empty() => {
-                qb.push(" and t.sla_due is null and t.id > ").push_bind(*id);
+    match after {
+        After::Start => {}
+        After::Due(due, id) => {
+            qb.push(" and (t.sla_due, t.id) > (")
+                .push_bind(to_db(due))
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        After::NoDue(from) => {
+            qb.push(" and t.sla_due is null");
+            if let Some(id) = from {
+                qb.push(" and t.id > ").push_bind(id);
             }
-            Sort::Sla => {
-                let due: Timestamp = value.parse().map_err(|_| bad_cursor())?;
-                qb.push(" and ((t.sla_due, t.id) > (")
-                    .push_bind(to_db(due))
-                    .push(", ")
-                    .push_bind(*id)
-                    .push(") or t.sla_due is null)");
-            }
-            Sort::Priority => {
-                let p: i16 = value.parse().map_err(|_| bad_cursor())?;
-                qb.push(" and (t.priority, t.id) > (")
-                    .push_bind(p)
-                    .push(", ")
-                    .push_bind(*id)
-                    .push(")");
-            }
-            Sort::Updated => {
-                let at: Timestamp = value.parse().map_err(|_| bad_cursor())?;
-                qb.push(" and (t.updated_at, t.id) < (")
-                    .push_bind(to_db(at))
-                    .push(", ")
-                    .push_bind(*id)
-                    .push(")");
-            }
-            Sort::Created => {
-                qb.push(" and t.id < ").push_bind(*id);
-            }
+        }
+        After::Priority(p, id) => {
+            qb.push(" and (t.priority, t.id) > (")
+                .push_bind(p)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        After::Updated(at, id) => {
+            qb.push(" and (t.updated_at, t.id) < (")
+                .push_bind(to_db(at))
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        After::Created(id) => {
+            qb.push(" and t.id < ").push_bind(id);
         }
     }
     qb.push(match sort {
@@ -468,15 +490,34 @@ pub async fn page(
         Sort::Updated => " order by t.updated_at desc, t.id desc",
         Sort::Created => " order by t.id desc",
     });
-    qb.push(" limit ").push_bind(limit + 1);
-    let mut rows: Vec<Row> = qb.build_query_as().fetch_all(conn).await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.cursor(sort))
+    qb.push(" limit ").push_bind(limit);
+    Ok(qb.build_query_as().fetch_all(conn).await?)
+}
+
+/// One page of the queue, after `cursor` (from a previous page).
+pub async fn page(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    q: &Query,
+    sort: Sort,
+    cursor: Option<&str>,
+    limit: i64,
+    now: Timestamp,
+) -> Result<Page> {
+    let after = After::parse(sort, cursor)?;
+    let mut found = rows(conn, actor, q, sort, after, limit + 1, now).await?;
+    // Past the last ticket with a due, the page goes on with those without one.
+    if matches!(after, After::Due(..)) && (found.len() as i64) <= limit {
+        let more = limit + 1 - found.len() as i64;
+        found.extend(rows(conn, actor, q, sort, After::NoDue(None), more, now).await?);
+    }
+    let next = if found.len() as i64 > limit {
+        found.truncate(limit as usize);
+        found.last().map(|r| r.cursor(sort))
     } else {
         None
     };
-    Ok(Page { rows, next })
+    Ok(Page { rows: found, next })
 }
 
 /// How many tickets match, up to `COUNT_CAP` (a bounded scan, however big the table).

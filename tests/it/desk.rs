@@ -415,6 +415,11 @@ async fn keyset_pages_cover_every_ticket_once() {
         d.file(&format!("Ticket {i}")).await;
         d.app.clock.advance(SignedDuration::from_mins(1));
     }
+    // Three without a due: the SLA order puts them last, and page 2 crosses over to them.
+    sqlx::query("update tickets set sla_due = null where number in (3, 10, 17)")
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
     d.app.login("alice@example.com").await;
     // Only the chosen columns show.
     d.app
