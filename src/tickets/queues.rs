@@ -527,12 +527,35 @@ pub async fn count(
     q: &Query,
     now: Timestamp,
 ) -> Result<Count> {
-    let mut qb: QueryBuilder<Postgres> =
-        QueryBuilder::new("select count(*) from (select 1 from tickets t where true");
-    push_filters(&mut qb, actor, q, now);
-    qb.push(" limit ").push_bind(COUNT_CAP + 1).push(") c");
-    let n: i64 = qb.build_query_scalar().fetch_one(conn).await?;
-    Ok(Count(n))
+    Ok(counts(conn, actor, &[q], now)
+        .await?
+        .pop()
+        .unwrap_or(Count(0)))
+}
+
+/// The capped counts of several queries in one statement (the queue index: no query per
+/// view).
+pub async fn counts(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    queries: &[&Query],
+    now: Timestamp,
+) -> Result<Vec<Count>> {
+    if queries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("select array[");
+    for (i, q) in queries.iter().enumerate() {
+        if i > 0 {
+            qb.push(", ");
+        }
+        qb.push("(select count(*) from (select 1 from tickets t where true");
+        push_filters(&mut qb, actor, q, now);
+        qb.push(" limit ").push_bind(COUNT_CAP + 1).push(") c)");
+    }
+    qb.push("]::bigint[]");
+    let found: Vec<i64> = qb.build_query_scalar().fetch_one(conn).await?;
+    Ok(found.into_iter().map(Count).collect())
 }
 
 /// A capped count: shown as "1000+" past the cap.

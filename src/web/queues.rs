@@ -305,15 +305,22 @@ struct IndexPage {
 pub async fn index(State(state): State<AppState>, shell: Shell, actor: Actor) -> Result<Response> {
     let now = state.clock.now();
     let mut conn = state.pool.acquire().await?;
-    let mut views = Vec::new();
-    for v in queues::views(&mut conn, &actor).await? {
-        // A view whose filters no longer parse (a group deleted) shows no count.
-        let count = match v.filters.0.parse(&actor) {
-            Ok(q) => Some(queues::count(&mut conn, &actor, &q, now).await?),
-            Err(_) => None,
-        };
-        views.push((v, count));
-    }
+    let all = queues::views(&mut conn, &actor).await?;
+    // A view whose filters no longer parse (a group deleted) shows no count.
+    let parsed: Vec<Option<queues::Query>> =
+        all.iter().map(|v| v.filters.0.parse(&actor).ok()).collect();
+    let valid: Vec<&queues::Query> = parsed.iter().flatten().collect();
+    let mut counts = queues::counts(&mut conn, &actor, &valid, now)
+        .await?
+        .into_iter();
+    let views = all
+        .into_iter()
+        .zip(&parsed)
+        .map(|(v, q)| {
+            let count = q.as_ref().and_then(|_| counts.next());
+            (v, count)
+        })
+        .collect();
     render(
         StatusCode::OK,
         &IndexPage {
@@ -613,17 +620,24 @@ pub async fn desk(State(state): State<AppState>, shell: Shell, actor: Actor) -> 
             }),
         ),
     ];
+    // Without groups, the group sections are empty: skip their queries.
+    let specs: Vec<(&str, Filters)> = specs
+        .into_iter()
+        .filter(|(_, f)| !(actor.groups.is_empty() && f.group == "mine"))
+        .collect();
+    let mut queries = Vec::new();
+    for (_, filters) in &specs {
+        queries.push(
+            filters
+                .parse(&actor)
+                .map_err(|_| Error::Internal(anyhow::anyhow!("desk filters")))?,
+        );
+    }
+    let counts =
+        queues::counts(&mut conn, &actor, &queries.iter().collect::<Vec<_>>(), now).await?;
     let mut sections = Vec::new();
-    for (title, filters) in specs {
-        let q = filters
-            .parse(&actor)
-            .map_err(|_| Error::Internal(anyhow::anyhow!("desk filters")))?;
-        if actor.groups.is_empty() && filters.group == "mine" {
-            sections.push((title, String::new(), Vec::new(), Count(0)));
-            continue;
-        }
-        let page = queues::page(&mut conn, &actor, &q, Sort::Sla, None, 10, now).await?;
-        let count = queues::count(&mut conn, &actor, &q, now).await?;
+    for (((title, filters), q), count) in specs.into_iter().zip(&queries).zip(counts) {
+        let page = queues::page(&mut conn, &actor, q, Sort::Sla, None, 10, now).await?;
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(filters.pairs())
             .finish();

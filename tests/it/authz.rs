@@ -219,6 +219,16 @@ async fn world() -> World {
     .await
     .unwrap();
     ids.insert("canned", canned);
+    // A shared queue made by `other`: everyone sees it, only `other` may delete it.
+    let queue: String = sqlx::query_scalar(
+        "insert into queues (id, name, created_by, created_at)
+         values (gen_random_uuid(), 'Open HD', $1, now()) returning id::text",
+    )
+    .bind(other)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    ids.insert("queue", queue);
     drop(conn);
     World {
         app,
@@ -271,6 +281,7 @@ fn concrete(
             "{id}" if pattern.starts_with("/admin/sla/policies") => world.ids["policy"].clone(),
             "{id}" if pattern.starts_with("/admin/projects") => world.ids["routing_rule"].clone(),
             "{id}" if pattern.starts_with("/admin/canned") => world.ids["canned"].clone(),
+            "{id}" if pattern.starts_with("/queues") => world.ids["queue"].clone(),
             "{id}" if pattern.starts_with("/tickets") => {
                 world.ids[format!("file {ticket}").as_str()].clone()
             }
