@@ -226,6 +226,18 @@ pub async fn assign(
     assignee: Option<UserId>,
     now: Timestamp,
 ) -> Result<()> {
+    set_assignment(conn, actor, ticket, group, assignee, true, now).await
+}
+
+async fn set_assignment(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    ticket: &Ticket,
+    group: Option<GroupId>,
+    assignee: Option<UserId>,
+    members_only: bool,
+    now: Timestamp,
+) -> Result<()> {
     allowed(actor, Action::AssignTicket, ticket)?;
     let mut errors = FieldErrors::new();
     let group_name: Option<String> = match group {
@@ -245,12 +257,13 @@ pub async fn assign(
         Some(user) => {
             let row: Option<(String, bool)> = sqlx::query_as(
                 "select u.display_name,
-                        $2::uuid is null or exists (select 1 from group_members m
-                                                   where m.group_id = $2 and m.user_id = u.id)
+                        not $3 or $2::uuid is null
+                        or exists (select 1 from group_members m where m.group_id = $2 and m.user_id = u.id)
                  from users u where u.id = $1 and u.active",
             )
             .bind(user)
             .bind(group)
+            .bind(members_only)
             .fetch_optional(&mut *conn)
             .await?;
             match row {
@@ -302,17 +315,16 @@ pub async fn assign(
     touch(conn, ticket.id, now).await
 }
 
-/// "Take": assign to me, in the ticket's group when I am a member of it (else in none).
+/// "Take": assign to me. The ticket stays in its group's queue, even when I am not a member
+/// (an L2 agent taking an L1 ticket).
 pub async fn take(
     conn: &mut PgConnection,
     actor: &Actor,
     ticket: &Ticket,
     now: Timestamp,
 ) -> Result<()> {
-    let group = ticket
-        .assignee_group_id
-        .filter(|g| actor.groups.contains(g));
-    assign(conn, actor, ticket, group, Some(actor.user_id), now).await
+    let group = ticket.assignee_group_id;
+    set_assignment(conn, actor, ticket, group, Some(actor.user_id), false, now).await
 }
 
 /// Escalates to the next tier of the ticket's group, with a required reason; the new tier

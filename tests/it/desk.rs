@@ -255,6 +255,21 @@ async fn escalation_needs_a_reason_and_a_next_tier() {
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("Choose from the list.");
+    // Bob, in no group, takes it: it stays in L2's queue, with him as the assignee.
+    d.app
+        .create_user_with_role("bob@example.com", "Bob", "Agent L2")
+        .await;
+    d.app.login("bob@example.com").await;
+    d.app
+        .post_form("/tickets/HD-1/take", &[])
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        d.app
+            .count("select count(*) from tickets t join groups g on g.id = t.assignee_group_id join users u on u.id = t.assignee_id where g.name = 'L2' and u.email = 'bob@example.com' and t.picked_up_at is not null")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]
