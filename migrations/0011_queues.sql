@@ -12,3 +12,7 @@ create table queues (
     constraint queues_sort check (sort in ('sla', 'priority', 'updated', 'created'))
 );
 create index queues_owner_idx on queues (owner_id, lower(name));
+
+-- Queue filters not covered by an earlier index: by process, and by filing date.
+create index tickets_process_queue_idx on tickets (process_id, state_category, id);
+create index tickets_created_idx on tickets (created_at, id);
