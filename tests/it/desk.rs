@@ -480,11 +480,53 @@ async fn a_bulk_action_changes_all_or_nothing() {
     let mut d = desk().await;
     d.file("One").await;
     d.file("Two").await;
-    let other = d.app.create_project("FIN", "Finance").await;
     let (one, two) = (d.id(1).await, d.id(2).await);
-    // A ticket in FIN that only an admin could touch: Alice is not allowed to resolve a
-    // question she is not an agent for... she is (global role), so use a bogus step instead.
-    let _ = other;
+    // Felix is an agent in Finance only: with an HD ticket in the selection, nothing changes.
+    let fin = d.app.create_project("FIN", "Finance").await;
+    d.app
+        .create_user_with_role("felix@example.com", "Felix", "Requester")
+        .await;
+    sqlx::query("insert into memberships (id, role_id, user_id, project_id, created_at) select gen_random_uuid(), r.id, u.id, $1, now() from users u, roles r where u.email = 'felix@example.com' and r.name = 'Agent L1'")
+        .bind(fin)
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("update tickets set project_id = $1 where number = 1")
+        .bind(fin)
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    d.app.login("felix@example.com").await;
+    d.app
+        .post_form(
+            "/queues/bulk",
+            &[
+                ("ticket", &one.to_string()),
+                ("ticket", &two.to_string()),
+                ("action", "priority"),
+                ("priority", "1"),
+                ("back", "/queues/list"),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(
+        d.app
+            .count("select count(*) from tickets where priority = 1")
+            .await,
+        0,
+        "the allowed FIN ticket did not change either"
+    );
+    d.app
+        .get("/queues/list")
+        .await
+        .assert_contains("Nothing was changed.")
+        .assert_contains("a ticket you cannot see");
+    sqlx::query("update tickets set project_id = $1::uuid where number = 1")
+        .bind(&d.project)
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
     d.app.login("alice@example.com").await;
     d.app
         .post_form(

@@ -568,3 +568,78 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_process_can_leave_closing_a_resolution_to_the_requester() {
+    let def: Definition = toml::from_str(
+        r#"
+        [[states]]
+        key = "new"
+        label = "New"
+        category = "new"
+        initial = true
+
+        [[states]]
+        key = "done"
+        label = "Resolved"
+        category = "resolved"
+
+        [[states]]
+        key = "closed"
+        label = "Closed"
+        category = "closed"
+
+        [[transitions]]
+        key = "resolve"
+        label = "Resolve"
+        from = ["new"]
+        to = "done"
+        roles = ["Agent L1"]
+
+        [[transitions]]
+        key = "close"
+        label = "Close"
+        from = ["done"]
+        to = "closed"
+        roles = ["requester", "Agent L1"]
+
+        [[transitions]]
+        key = "reopen"
+        label = "Reopen"
+        from = ["done"]
+        to = "new"
+        roles = ["requester"]
+
+        [resolution]
+        requester_confirms = true
+        auto_close_days = 3
+        "#,
+    )
+    .expect("definition parses");
+    assert_eq!(def.resolution.reopen_days, 14, "the default window");
+    let resolved = Snapshot {
+        state: "done".into(),
+        values: BTreeMap::new(),
+    };
+    let agent = Acting::new(["Agent L1"], true);
+    let requester = Acting::new(["requester"], false);
+    let keys = |acting: &Acting| -> Vec<String> {
+        def.allowed(&resolved, acting)
+            .iter()
+            .map(|t| t.key.clone())
+            .collect()
+    };
+    assert_eq!(keys(&agent), Vec::<String>::new());
+    assert_eq!(keys(&requester), vec!["close", "reopen"]);
+    let refused = def
+        .check_transition(&resolved, &agent, "close", &BTreeMap::new(), "")
+        .unwrap_err();
+    assert!(refused[0].reason.contains("Only the requester can confirm"));
+    assert!(refused[0].reason.contains("after 3 business days"));
+    assert!(
+        def.check_transition(&resolved, &requester, "close", &BTreeMap::new(), "")
+            .is_ok()
+    );
+    assert!(def.reopens("done", "reopen"));
+    assert!(!def.reopens("new", "resolve"));
+}
