@@ -89,6 +89,15 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Did two transactions collide (deadlock, serialization failure)? Running the action
+    /// again would work: it is not the user's fault, nor a bug.
+    pub fn is_collision(&self) -> bool {
+        matches!(self, Error::Db(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+    }
+}
+
 /// Turn a unique or check violation on a named constraint into a field error, as realworld does.
 pub trait OnConstraint<T> {
     fn on_constraint(self, name: &str, field_error: impl FnOnce() -> FieldErrors) -> Result<T>;

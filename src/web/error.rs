@@ -54,6 +54,14 @@ impl IntoResponse for Error {
                 errors.to_string(),
             ),
             Error::Conflict(message) => note(StatusCode::CONFLICT, "Changed meanwhile", message),
+            e if e.is_collision() => {
+                tracing::warn!(error = ?anyhow::Error::new(e), "transactions collided");
+                note(
+                    StatusCode::CONFLICT,
+                    "Changed meanwhile",
+                    "Someone else changed the same tickets at the same moment. Nothing of yours was saved; go back and send it again.",
+                )
+            }
             e if e.is_unavailable() => {
                 tracing::error!(error = ?anyhow::Error::new(e), "database unavailable");
                 note(

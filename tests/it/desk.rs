@@ -650,3 +650,30 @@ async fn bulk_watchers_and_internal_search_stay_within_the_policy() {
         .await
         .assert_not_contains("HD-1");
 }
+
+#[tokio::test]
+async fn colliding_transactions_are_a_conflict_not_a_server_error() {
+    let mut d = desk().await;
+    d.file("A").await;
+    d.file("B").await;
+    let (a, b) = (d.id(1).await, d.id(2).await);
+    let lock = "select 1 from tickets where id = $1 for update";
+    let mut t1 = d.app.pool.begin().await.unwrap();
+    let mut t2 = d.app.pool.begin().await.unwrap();
+    sqlx::query(lock).bind(a).execute(&mut *t1).await.unwrap();
+    sqlx::query(lock).bind(b).execute(&mut *t2).await.unwrap();
+    // Each waits for the other's row: PostgreSQL ends one of them with a deadlock.
+    let (r1, r2) = tokio::join!(
+        sqlx::query(lock).bind(b).execute(&mut *t1),
+        sqlx::query(lock).bind(a).execute(&mut *t2),
+    );
+    let failed = [r1.err(), r2.err()]
+        .into_iter()
+        .flatten()
+        .map(unitrack::core::Error::from)
+        .collect::<Vec<_>>();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].is_collision());
+    let response = axum::response::IntoResponse::into_response(failed.into_iter().next().unwrap());
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+}
