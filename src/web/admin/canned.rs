@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{optional_id, parse_id, status_for};
+use super::{Outcome, Saved, finish, optional_id, parse_id, status_for};
 use crate::audit::{self, Change};
 use crate::core::ids::{CannedId, ProjectId};
 use crate::core::{Error, FieldErrors, Result};
@@ -118,32 +118,20 @@ pub async fn create(
 ) -> Result<Response> {
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    let result = match form.input() {
-        Ok(input) => canned::create(&mut tx, &input, actor.user_id, now).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(id) => {
-            let after = canned::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("canned_response", id, "create").after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/canned",
-                flash::Kind::Success,
-                "Canned response added.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, None, Some(form), errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let input = form.input()?;
+        let id = canned::create(&mut tx, &input, actor.user_id, now).await?;
+        let after = canned::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("canned_response", id, "create").after(&after),
+            "/admin/canned",
+            "Canned response added.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, None, Some(form), errors).await,
     }
 }
 
@@ -158,34 +146,22 @@ pub async fn update(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = canned::find(&mut tx, id).await?;
-    let result = match form.input() {
-        Ok(input) => canned::update(&mut tx, id, &input, now).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => {
-            let after = canned::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("canned_response", id, "update")
-                    .before(&before)
-                    .after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/canned",
-                flash::Kind::Success,
-                "Saved.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, Some(id), Some(form), errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let input = form.input()?;
+        canned::update(&mut tx, id, &input, now).await?;
+        let after = canned::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("canned_response", id, "update")
+                .before(&before)
+                .after(&after),
+            "/admin/canned",
+            "Saved.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, Some(id), Some(form), errors).await,
     }
 }
 

@@ -5,10 +5,10 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{parse_id, status_for};
+use super::{Outcome, Saved, finish, parse_id, status_for};
 use crate::audit::{self, Change};
 use crate::core::ids::{GroupId, UserId};
-use crate::core::{Error, FieldErrors, Result};
+use crate::core::{FieldErrors, Result};
 use crate::engine::policy::Actor;
 use crate::people::roles::{self, Holder, Membership, Role};
 use crate::people::{groups, users};
@@ -66,28 +66,19 @@ pub async fn create(
 ) -> Result<Response> {
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    match groups::create(&mut tx, &form.name, &form.description, now).await {
-        Ok(id) => {
-            let group = groups::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("group", id, "create").after(&group),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                &format!("/admin/groups/{id}"),
-                flash::Kind::Success,
-                "Group created.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            list_page(&state, shell, form, errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let id = groups::create(&mut tx, &form.name, &form.description, now).await?;
+        let group = groups::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("group", id, "create").after(&group),
+            format!("/admin/groups/{id}"),
+            "Group created.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => list_page(&state, shell, form, errors).await,
     }
 }
 
@@ -176,30 +167,21 @@ pub async fn update(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = groups::find(&mut tx, id).await?;
-    match groups::update(&mut tx, id, &form.name, &form.description).await {
-        Ok(()) => {
-            let after = groups::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("group", id, "update")
-                    .before(&before)
-                    .after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                &format!("/admin/groups/{id}"),
-                flash::Kind::Success,
-                "Saved.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            show_page(&state, shell, id, Some(form), errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        groups::update(&mut tx, id, &form.name, &form.description).await?;
+        let after = groups::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("group", id, "update")
+                .before(&before)
+                .after(&after),
+            format!("/admin/groups/{id}"),
+            "Saved.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => show_page(&state, shell, id, Some(form), errors).await,
     }
 }
 
@@ -214,28 +196,19 @@ pub async fn delete(
     let mut tx = state.pool.begin().await?;
     let before = groups::find(&mut tx, id).await?;
     let members = groups::members(&mut tx, id).await?;
-    match groups::delete(&mut tx, id).await {
-        Ok(()) => {
-            let snapshot = serde_json::json!({ "group": before, "members": members });
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("group", id, "delete").before(&snapshot),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/groups",
-                flash::Kind::Success,
-                "Group deleted.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            show_page(&state, shell, id, None, errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        groups::delete(&mut tx, id).await?;
+        let snapshot = serde_json::json!({ "group": before, "members": members });
+        Ok(Saved::new(
+            Change::new("group", id, "delete").before(&snapshot),
+            "/admin/groups",
+            "Group deleted.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => show_page(&state, shell, id, None, errors).await,
     }
 }
 
@@ -290,27 +263,18 @@ pub async fn remove_member(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let member = users::find(&mut tx, user).await?;
-    match groups::remove_member(&mut tx, id, user).await {
-        Ok(()) => {
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("group_member", id, "remove")
-                    .before(&serde_json::json!({ "user": member.email })),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                &format!("/admin/groups/{id}"),
-                flash::Kind::Success,
-                "Removed from the group.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            show_page(&state, shell, id, None, errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        groups::remove_member(&mut tx, id, user).await?;
+        Ok(Saved::new(
+            Change::new("group_member", id, "remove")
+                .before(&serde_json::json!({ "user": member.email })),
+            format!("/admin/groups/{id}"),
+            "Removed from the group.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => show_page(&state, shell, id, None, errors).await,
     }
 }

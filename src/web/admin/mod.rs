@@ -19,9 +19,14 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use jiff::Timestamp;
+use sqlx::{Postgres, Transaction};
+
+use super::flash;
 use super::layout::Shell;
 use super::pages::render;
-use crate::core::{Error, Result};
+use crate::audit::Change;
+use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{Actor, Permission};
 
 struct Area {
@@ -145,3 +150,58 @@ pub(super) fn collect_id<T: std::str::FromStr>(
 }
 
 pub(super) use super::pages::status_for;
+
+/// An admin change that went through: its audit entry, and where to go with which message.
+pub(super) struct Saved {
+    change: Change,
+    to: String,
+    text: String,
+}
+
+impl Saved {
+    pub(super) fn new(change: Change, to: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            change,
+            to: to.into(),
+            text: text.into(),
+        }
+    }
+}
+
+/// How an admin change ended.
+pub(super) enum Outcome {
+    /// Recorded and committed: the redirect with its success flash.
+    Done(Response),
+    /// Refused (`Error::Invalid`) and rolled back: the errors, for the re-rendered form.
+    Refused(FieldErrors),
+}
+
+/// Ends an admin change: records its audit entry, commits and redirects with a success flash.
+/// A refusal (`Error::Invalid`) rolls the transaction back and is handed back for the form;
+/// any other error rolls back and is returned.
+///
+/// Handlers compute `saved` in `async { … }.await` on the same transaction, so `?` works
+/// inside and every early error ends up here.
+pub(super) async fn finish(
+    mut tx: Transaction<'_, Postgres>,
+    actor: &Actor,
+    now: Timestamp,
+    saved: Result<Saved>,
+) -> Result<Outcome> {
+    match saved {
+        Ok(Saved { change, to, text }) => {
+            crate::audit::record(&mut tx, actor.user_id, now, change).await?;
+            tx.commit().await?;
+            Ok(Outcome::Done(flash::redirect(
+                &to,
+                flash::Kind::Success,
+                &text,
+            )))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            Ok(Outcome::Refused(errors))
+        }
+        Err(e) => Err(e),
+    }
+}

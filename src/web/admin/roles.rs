@@ -6,8 +6,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{optional_id, parse_id, status_for};
-use crate::audit::{self, Change};
+use super::{Outcome, Saved, finish, optional_id, parse_id, status_for};
+use crate::audit::Change;
 use crate::core::ids::{GroupId, MembershipId, ProjectId, RoleId, UserId};
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{Actor, Permission};
@@ -87,36 +87,26 @@ pub async fn create(
     let form = RoleFields::from_pairs(pairs);
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    match roles::create(
-        &mut tx,
-        &form.name,
-        &form.description,
-        &form.permissions,
-        now,
-    )
-    .await
-    {
-        Ok(id) => {
-            let role = roles::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("role", id, "create").after(&role),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                &format!("/admin/roles/{id}"),
-                flash::Kind::Success,
-                "Role created.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            list_page(&state, shell, form, errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let id = roles::create(
+            &mut tx,
+            &form.name,
+            &form.description,
+            &form.permissions,
+            now,
+        )
+        .await?;
+        let role = roles::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("role", id, "create").after(&role),
+            format!("/admin/roles/{id}"),
+            "Role created.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => list_page(&state, shell, form, errors).await,
     }
 }
 
@@ -178,38 +168,28 @@ pub async fn update(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = roles::find(&mut tx, id).await?;
-    match roles::update(
-        &mut tx,
-        id,
-        &form.name,
-        &form.description,
-        &form.permissions,
-    )
-    .await
-    {
-        Ok(()) => {
-            let after = roles::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("role", id, "update")
-                    .before(&before)
-                    .after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                &format!("/admin/roles/{id}"),
-                flash::Kind::Success,
-                "Saved.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            show_page(&state, shell, id, Some(form), errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        roles::update(
+            &mut tx,
+            id,
+            &form.name,
+            &form.description,
+            &form.permissions,
+        )
+        .await?;
+        let after = roles::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("role", id, "update")
+                .before(&before)
+                .after(&after),
+            format!("/admin/roles/{id}"),
+            "Saved.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => show_page(&state, shell, id, Some(form), errors).await,
     }
 }
 
@@ -223,27 +203,18 @@ pub async fn delete(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = roles::find(&mut tx, id).await?;
-    match roles::delete(&mut tx, id).await {
-        Ok(()) => {
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("role", id, "delete").before(&before),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/roles",
-                flash::Kind::Success,
-                "Role deleted.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            show_page(&state, shell, id, None, errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        roles::delete(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("role", id, "delete").before(&before),
+            "/admin/roles",
+            "Role deleted.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => show_page(&state, shell, id, None, errors).await,
     }
 }
 
@@ -264,6 +235,12 @@ fn holder_page(holder: Holder) -> String {
         Holder::User(u) => format!("/admin/users/{u}"),
         Holder::Group(g) => format!("/admin/groups/{g}"),
     }
+}
+
+/// A refused grant or revoke: back to the holder's page with every message in one flash.
+fn refused(back: &str, errors: &FieldErrors) -> Response {
+    let text = errors.iter().map(|(_, m)| m).collect::<Vec<_>>().join(" ");
+    flash::redirect(back, flash::Kind::Error, &text)
 }
 
 /// Gives a role to a user or a group (back to that page with the outcome).
@@ -302,28 +279,19 @@ pub async fn grant(
     };
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    match roles::grant(&mut tx, role, holder, project, now).await {
-        Ok(id) => {
-            let m = roles::find_membership(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("membership", id, "create").after(&m),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                &back,
-                flash::Kind::Success,
-                &format!("Role given: {}.", m.describe()),
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            let text = errors.iter().map(|(_, m)| m).collect::<Vec<_>>().join(" ");
-            Ok(flash::redirect(&back, flash::Kind::Error, &text))
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let id = roles::grant(&mut tx, role, holder, project, now).await?;
+        let m = roles::find_membership(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("membership", id, "create").after(&m),
+            &back,
+            format!("Role given: {}.", m.describe()),
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => Ok(refused(&back, &errors)),
     }
 }
 
@@ -343,26 +311,17 @@ pub async fn revoke(
         (None, None) => return Err(Error::NotFound),
     };
     let back = holder_page(holder);
-    match roles::revoke(&mut tx, id).await {
-        Ok(()) => {
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("membership", id, "delete").before(&m),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                &back,
-                flash::Kind::Success,
-                &format!("Role taken away: {}.", m.describe()),
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            let text = errors.iter().map(|(_, m)| m).collect::<Vec<_>>().join(" ");
-            Ok(flash::redirect(&back, flash::Kind::Error, &text))
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        roles::revoke(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("membership", id, "delete").before(&m),
+            &back,
+            format!("Role taken away: {}.", m.describe()),
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => Ok(refused(&back, &errors)),
     }
 }

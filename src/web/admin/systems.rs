@@ -5,16 +5,15 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{optional_id, parse_id, status_for};
-use crate::audit::{self, Change};
+use super::{Outcome, Saved, finish, optional_id, parse_id, status_for};
+use crate::audit::Change;
 use crate::core::ids::{GroupId, SystemId};
-use crate::core::{Error, FieldErrors, Result};
+use crate::core::{FieldErrors, Result};
 use crate::engine::policy::Actor;
 use crate::people::{groups, users};
 use crate::projects::systems::{self, Criticality, System, SystemInput};
 use crate::web::AppState;
 use crate::web::extract::Form;
-use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
 
@@ -151,32 +150,20 @@ pub async fn create(
 ) -> Result<Response> {
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    let result = match form.input(&mut tx).await {
-        Ok(input) => systems::create(&mut tx, &input, now).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(id) => {
-            let after = systems::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("system", id, "create").after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/systems",
-                flash::Kind::Success,
-                "System added.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, None, Some(form), errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let input = form.input(&mut tx).await?;
+        let id = systems::create(&mut tx, &input, now).await?;
+        let after = systems::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("system", id, "create").after(&after),
+            "/admin/systems",
+            "System added.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, None, Some(form), errors).await,
     }
 }
 
@@ -191,33 +178,21 @@ pub async fn update(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = systems::find(&mut tx, id).await?;
-    let result = match form.input(&mut tx).await {
-        Ok(input) => systems::update(&mut tx, id, &input).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => {
-            let after = systems::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("system", id, "update")
-                    .before(&before)
-                    .after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/systems",
-                flash::Kind::Success,
-                "Saved.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, Some(id), Some(form), errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let input = form.input(&mut tx).await?;
+        systems::update(&mut tx, id, &input).await?;
+        let after = systems::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("system", id, "update")
+                .before(&before)
+                .after(&after),
+            "/admin/systems",
+            "Saved.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, Some(id), Some(form), errors).await,
     }
 }

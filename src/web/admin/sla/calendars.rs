@@ -5,15 +5,14 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::super::{parse_id, status_for};
-use crate::audit::{self, Change};
+use super::super::{Outcome, Saved, finish, parse_id, status_for};
+use crate::audit::Change;
 use crate::core::ids::CalendarId;
-use crate::core::{Error, FieldErrors, Result};
+use crate::core::{FieldErrors, Result};
 use crate::engine::policy::Actor;
 use crate::sla::calendars::{self, CalendarInput, DAYS, SlaCalendar};
 use crate::web::AppState;
 use crate::web::extract::Form;
-use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
 
@@ -173,28 +172,19 @@ pub async fn create(
 ) -> Result<Response> {
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    match calendars::create(&mut tx, &form.input(), now).await {
-        Ok(id) => {
-            let after = calendars::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("sla_calendar", id, "create").after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/sla/calendars",
-                flash::Kind::Success,
-                "Calendar added.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, None, Some(form), errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let id = calendars::create(&mut tx, &form.input(), now).await?;
+        let after = calendars::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("sla_calendar", id, "create").after(&after),
+            "/admin/sla/calendars",
+            "Calendar added.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, None, Some(form), errors).await,
     }
 }
 
@@ -209,30 +199,21 @@ pub async fn update(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = calendars::find(&mut tx, id).await?;
-    match calendars::update(&mut tx, id, &form.input()).await {
-        Ok(()) => {
-            let after = calendars::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("sla_calendar", id, "update")
-                    .before(&before)
-                    .after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/sla/calendars",
-                flash::Kind::Success,
-                "Saved.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, Some(id), Some(form), errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        calendars::update(&mut tx, id, &form.input()).await?;
+        let after = calendars::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("sla_calendar", id, "update")
+                .before(&before)
+                .after(&after),
+            "/admin/sla/calendars",
+            "Saved.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, Some(id), Some(form), errors).await,
     }
 }
 
@@ -246,26 +227,17 @@ pub async fn delete(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = calendars::find(&mut tx, id).await?;
-    match calendars::delete(&mut tx, id).await {
-        Ok(()) => {
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("sla_calendar", id, "delete").before(&before),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/sla/calendars",
-                flash::Kind::Success,
-                "Calendar deleted.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, Some(id), None, errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        calendars::delete(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("sla_calendar", id, "delete").before(&before),
+            "/admin/sla/calendars",
+            "Calendar deleted.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, Some(id), None, errors).await,
     }
 }

@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::super::{collect_id, parse_id, status_for};
-use crate::audit::{self, Change};
+use super::super::{Outcome, Saved, collect_id, finish, parse_id, status_for};
+use crate::audit::Change;
 use crate::core::ids::{CalendarId, SlaPolicyId};
-use crate::core::{Error, FieldErrors, Result};
+use crate::core::{FieldErrors, Result};
 use crate::engine::policy::Actor;
 use crate::processes::{self, Process};
 use crate::projects::{self, Project};
@@ -18,7 +18,6 @@ use crate::sla::policies::{self, DEFAULT_WARN_PERCENT, Policy, PolicyInput, form
 use crate::tickets::triage::{self, PRIORITIES};
 use crate::web::AppState;
 use crate::web::extract::Form;
-use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
 
@@ -219,32 +218,19 @@ pub async fn create(
 ) -> Result<Response> {
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    let result = match form.input() {
-        Ok(input) => policies::create(&mut tx, &input, now).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(id) => {
-            let after = policies::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("sla_policy", id, "create").after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/sla/policies",
-                flash::Kind::Success,
-                "Policy added.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, None, Some(form), errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let id = policies::create(&mut tx, &form.input()?, now).await?;
+        let after = policies::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("sla_policy", id, "create").after(&after),
+            "/admin/sla/policies",
+            "Policy added.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, None, Some(form), errors).await,
     }
 }
 
@@ -259,34 +245,21 @@ pub async fn update(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = policies::find(&mut tx, id).await?;
-    let result = match form.input() {
-        Ok(input) => policies::update(&mut tx, id, &input).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => {
-            let after = policies::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("sla_policy", id, "update")
-                    .before(&before)
-                    .after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/sla/policies",
-                flash::Kind::Success,
-                "Saved.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, Some(id), Some(form), errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        policies::update(&mut tx, id, &form.input()?).await?;
+        let after = policies::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("sla_policy", id, "update")
+                .before(&before)
+                .after(&after),
+            "/admin/sla/policies",
+            "Saved.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, Some(id), Some(form), errors).await,
     }
 }
 
@@ -300,26 +273,17 @@ pub async fn delete(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = policies::find(&mut tx, id).await?;
-    match policies::delete(&mut tx, id).await {
-        Ok(()) => {
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("sla_policy", id, "delete").before(&before),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/sla/policies",
-                flash::Kind::Success,
-                "Policy deleted.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, Some(id), None, errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        policies::delete(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("sla_policy", id, "delete").before(&before),
+            "/admin/sla/policies",
+            "Policy deleted.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, Some(id), None, errors).await,
     }
 }
