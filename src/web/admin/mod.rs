@@ -1,7 +1,7 @@
 //! Admin pages: people, groups, roles and memberships, projects, the organisation tree and
 //! domain rules, systems, canned responses, SLA calendars and policies, triage settings, and
-//! the audit log. Every change is one transaction with its audit entry. Access is by the
-//! route table (`Access::Global(admin.*)`).
+//! the audit log. Every change is one transaction with its audit entry, ended by `finish`.
+//! Access is by the route table (`Access::Global(admin.*)`).
 
 pub mod audit;
 pub mod canned;

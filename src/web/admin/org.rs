@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{optional_id, parse_id, status_for};
+use super::{Outcome, Saved, finish, optional_id, parse_id, status_for};
 use crate::audit::{self, Change};
 use crate::core::ids::{DomainRuleId, OrgUnitId, RoleId};
 use crate::core::{Error, FieldErrors, Result};
@@ -103,28 +103,19 @@ pub async fn create_unit(
     };
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    match org::create(&mut tx, parent, &form.name, kind, now).await {
-        Ok(id) => {
-            let after = serde_json::json!({ "name": form.name.trim(), "kind": kind.as_str(), "parent_id": parent });
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("org_unit", id, "create").after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/org",
-                flash::Kind::Success,
-                "Unit added.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, form, RuleForm::default(), errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let id = org::create(&mut tx, parent, &form.name, kind, now).await?;
+        let after = serde_json::json!({ "name": form.name.trim(), "kind": kind.as_str(), "parent_id": parent });
+        Ok(Saved::new(
+            Change::new("org_unit", id, "create").after(&after),
+            "/admin/org",
+            "Unit added.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, form, RuleForm::default(), errors).await,
     }
 }
 
@@ -149,27 +140,21 @@ pub async fn rename_unit(
         .into_iter()
         .find(|u| u.id == id)
         .ok_or(Error::NotFound)?;
-    match org::rename(&mut tx, id, &form.name).await {
-        Ok(()) => {
-            let after = serde_json::json!({ "name": form.name.trim() });
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("org_unit", id, "rename")
-                    .before(&before)
-                    .after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/org",
-                flash::Kind::Success,
-                "Renamed.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
+    let saved: Result<Saved> = async {
+        org::rename(&mut tx, id, &form.name).await?;
+        let after = serde_json::json!({ "name": form.name.trim() });
+        Ok(Saved::new(
+            Change::new("org_unit", id, "rename")
+                .before(&before)
+                .after(&after),
+            "/admin/org",
+            "Renamed.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => {
             page(
                 &state,
                 shell,
@@ -179,7 +164,6 @@ pub async fn rename_unit(
             )
             .await
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -197,24 +181,18 @@ pub async fn delete_unit(
         .into_iter()
         .find(|u| u.id == id)
         .ok_or(Error::NotFound)?;
-    match org::delete(&mut tx, id).await {
-        Ok(()) => {
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("org_unit", id, "delete").before(&before),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/org",
-                flash::Kind::Success,
-                "Unit deleted.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
+    let saved: Result<Saved> = async {
+        org::delete(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("org_unit", id, "delete").before(&before),
+            "/admin/org",
+            "Unit deleted.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => {
             page(
                 &state,
                 shell,
@@ -224,7 +202,6 @@ pub async fn delete_unit(
             )
             .await
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -245,31 +222,22 @@ pub async fn create_rule(
     };
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    match domain_rules::create(&mut tx, &form.domain, unit, role, now).await {
-        Ok(id) => {
-            let rule = domain_rules::list(&mut tx)
-                .await?
-                .into_iter()
-                .find(|r| r.id == id);
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("domain_rule", id, "create").after(&rule),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                "/admin/org#rules",
-                flash::Kind::Success,
-                "Rule added.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, UnitForm::default(), form, errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let id = domain_rules::create(&mut tx, &form.domain, unit, role, now).await?;
+        let rule = domain_rules::list(&mut tx)
+            .await?
+            .into_iter()
+            .find(|r| r.id == id);
+        Ok(Saved::new(
+            Change::new("domain_rule", id, "create").after(&rule),
+            "/admin/org#rules",
+            "Rule added.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, UnitForm::default(), form, errors).await,
     }
 }
 

@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::status_for;
-use crate::audit::{self, Change};
+use super::{Outcome, Saved, finish, status_for};
+use crate::audit::Change;
 use crate::core::ids::UserId;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::Actor;
@@ -14,7 +14,6 @@ use crate::people::{groups, users};
 use crate::projects::{self, Kind, Project, ProjectInput};
 use crate::web::AppState;
 use crate::web::extract::Form;
-use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
 
@@ -131,33 +130,22 @@ pub async fn create(
 ) -> Result<Response> {
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    let result = match form.input(&mut tx).await {
-        Ok(input) => projects::create(&mut tx, &form.key, &input, now).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(id) => {
-            let project = projects::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("project", id, "create").after(&project),
-            )
-            .await?;
-            tx.commit().await?;
-            let key = project.map(|p| p.key).unwrap_or_default();
-            Ok(flash::redirect(
-                &format!("/admin/projects/{key}"),
-                flash::Kind::Success,
-                "Project created.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            list_page(&state, shell, form, errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let input = form.input(&mut tx).await?;
+        let id = projects::create(&mut tx, &form.key, &input, now).await?;
+        let project = projects::find(&mut tx, id).await?;
+        let change = Change::new("project", id, "create").after(&project);
+        let key = project.map(|p| p.key).unwrap_or_default();
+        Ok(Saved::new(
+            change,
+            format!("/admin/projects/{key}"),
+            "Project created.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => list_page(&state, shell, form, errors).await,
     }
 }
 
@@ -212,31 +200,22 @@ pub async fn update(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = find(&mut tx, &key).await?;
-    let result = match form.input(&mut tx).await {
-        Ok(input) => projects::update(&mut tx, before.id, &input).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => {
-            let after = projects::find(&mut tx, before.id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("project", before.id, "update")
-                    .before(&before)
-                    .after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                &format!("/admin/projects/{key}"),
-                flash::Kind::Success,
-                "Saved.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
+    let saved: Result<Saved> = async {
+        let input = form.input(&mut tx).await?;
+        projects::update(&mut tx, before.id, &input).await?;
+        let after = projects::find(&mut tx, before.id).await?;
+        Ok(Saved::new(
+            Change::new("project", before.id, "update")
+                .before(&before)
+                .after(&after),
+            format!("/admin/projects/{key}"),
+            "Saved.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => {
             let mut conn = state.pool.acquire().await?;
             render(
                 status_for(&errors),
@@ -250,6 +229,5 @@ pub async fn update(
                 },
             )
         }
-        Err(e) => Err(e),
     }
 }

@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{collect_id, optional_id, parse_id, status_for};
+use super::{Outcome, Saved, collect_id, finish, optional_id, parse_id, status_for};
 use crate::audit::{self, Change};
 use crate::core::ids::{CalendarId, GroupId, RoutingRuleId};
 use crate::core::{Error, FieldErrors, Result};
@@ -166,12 +166,13 @@ async fn page(
     )
 }
 
+/// The project's triage page.
+fn triage_path(key: &str) -> String {
+    format!("/admin/projects/{key}/triage")
+}
+
 fn back(key: &str, text: &str) -> Response {
-    flash::redirect(
-        &format!("/admin/projects/{key}/triage"),
-        flash::Kind::Success,
-        text,
-    )
+    flash::redirect(&triage_path(key), flash::Kind::Success, text)
 }
 
 pub async fn show(
@@ -222,36 +223,26 @@ pub async fn save(
         "matrix": triage::matrix(&mut tx, project.id).await?,
         "calendar_id": routing::calendar(&mut tx, project.id).await?,
     });
-    let result = match settings_of(&form) {
-        Ok((cells, calendar)) => match routing::set_calendar(&mut tx, project.id, calendar).await {
-            Ok(()) => triage::save_matrix(&mut tx, project.id, &cells).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => {
-            let after = json!({
-                "matrix": triage::matrix(&mut tx, project.id).await?,
-                "calendar_id": routing::calendar(&mut tx, project.id).await?,
-            });
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("project_triage", project.id, "update")
-                    .before(&before)
-                    .after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(back(&key, "Saved."))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, &key, Some(form), None, errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let (cells, calendar) = settings_of(&form)?;
+        routing::set_calendar(&mut tx, project.id, calendar).await?;
+        triage::save_matrix(&mut tx, project.id, &cells).await?;
+        let after = json!({
+            "matrix": triage::matrix(&mut tx, project.id).await?,
+            "calendar_id": routing::calendar(&mut tx, project.id).await?,
+        });
+        Ok(Saved::new(
+            Change::new("project_triage", project.id, "update")
+                .before(&before)
+                .after(&after),
+            triage_path(&key),
+            "Saved.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, &key, Some(form), None, errors).await,
     }
 }
 
@@ -265,27 +256,19 @@ pub async fn add_rule(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let project = project(&mut tx, &key).await?;
-    let result = match form.input() {
-        Ok(input) => routing::add(&mut tx, project.id, &input, now).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(rule) => {
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("routing_rule", rule.id, "create").after(&rule),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(back(&key, "Routing rule added."))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            page(&state, shell, &key, None, Some(form), errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let input = form.input()?;
+        let rule = routing::add(&mut tx, project.id, &input, now).await?;
+        Ok(Saved::new(
+            Change::new("routing_rule", rule.id, "create").after(&rule),
+            triage_path(&key),
+            "Routing rule added.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => page(&state, shell, &key, None, Some(form), errors).await,
     }
 }
 
@@ -371,34 +354,24 @@ pub async fn set_tier(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = groups::find(&mut tx, id).await?;
-    let result = match optional_id(&form.escalates_to, "escalates_to") {
-        Ok(next) => groups::set_tier(&mut tx, id, next).await,
-        Err(errors) => Err(Error::Invalid(errors)),
-    };
-    match result {
-        Ok(()) => {
-            let after = groups::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("group", id, "update")
-                    .before(&before)
-                    .after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                &format!("/admin/groups/{id}"),
-                flash::Kind::Success,
-                "Saved.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
+    let saved: Result<Saved> = async {
+        let next = optional_id(&form.escalates_to, "escalates_to").map_err(Error::Invalid)?;
+        groups::set_tier(&mut tx, id, next).await?;
+        let after = groups::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("group", id, "update")
+                .before(&before)
+                .after(&after),
+            format!("/admin/groups/{id}"),
+            "Saved.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => {
             super::groups::show_page_with(&state, shell, id, None, Some(form.escalates_to), errors)
                 .await
         }
-        Err(e) => Err(e),
     }
 }

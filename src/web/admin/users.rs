@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{optional_id, parse_id, status_for};
+use super::{Outcome, Saved, finish, optional_id, parse_id, status_for};
 use crate::audit::{self, Change};
 use crate::core::ids::{OrgUnitId, RoleId, UserId};
 use crate::core::{Error, FieldErrors, Result};
@@ -17,7 +17,6 @@ use crate::people::{self, groups, tokens, users};
 use crate::projects::{self, Project, org};
 use crate::web::AppState;
 use crate::web::extract::Form;
-use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
 
@@ -147,28 +146,19 @@ pub async fn create(
         org_unit_id: org_unit,
         roles: role.into_iter().collect(),
     };
-    match users::create(&mut tx, &new, now).await {
-        Ok(id) => {
-            let user = users::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("user", id, "create").after(&user),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                &format!("/admin/users/{id}"),
-                flash::Kind::Success,
-                "The account was created. Create a set-password link to let them sign in.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            new_page(&state, shell, form, errors).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        let id = users::create(&mut tx, &new, now).await?;
+        let user = users::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("user", id, "create").after(&user),
+            format!("/admin/users/{id}"),
+            "The account was created. Create a set-password link to let them sign in.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => new_page(&state, shell, form, errors).await,
     }
 }
 
@@ -251,30 +241,21 @@ pub async fn update(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = users::find(&mut tx, id).await?;
-    match users::update(&mut tx, id, &form.email, &form.display_name, org_unit, now).await {
-        Ok(()) => {
-            let after = users::find(&mut tx, id).await?;
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("user", id, "update")
-                    .before(&before)
-                    .after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(flash::redirect(
-                &format!("/admin/users/{id}"),
-                flash::Kind::Success,
-                "Saved.",
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            show_page(&state, shell, id, Some(form), errors, None).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        users::update(&mut tx, id, &form.email, &form.display_name, org_unit, now).await?;
+        let after = users::find(&mut tx, id).await?;
+        Ok(Saved::new(
+            Change::new("user", id, "update")
+                .before(&before)
+                .after(&after),
+            format!("/admin/users/{id}"),
+            "Saved.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => show_page(&state, shell, id, Some(form), errors, None).await,
     }
 }
 
@@ -289,36 +270,27 @@ async fn set_active(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let before = users::find(&mut tx, id).await?;
-    match users::set_active(&mut tx, id, active, now).await {
-        Ok(()) => {
-            let after = users::find(&mut tx, id).await?;
-            let action = if active { "activate" } else { "deactivate" };
-            audit::record(
-                &mut tx,
-                actor.user_id,
-                now,
-                Change::new("user", id, action)
-                    .before(&before)
-                    .after(&after),
-            )
-            .await?;
-            tx.commit().await?;
-            let text = if active {
-                "The account is active again."
-            } else {
-                "The account is deactivated and was signed out everywhere."
-            };
-            Ok(flash::redirect(
-                &format!("/admin/users/{id}"),
-                flash::Kind::Success,
-                text,
-            ))
-        }
-        Err(Error::Invalid(errors)) => {
-            drop(tx);
-            show_page(state, shell, id, None, errors, None).await
-        }
-        Err(e) => Err(e),
+    let saved: Result<Saved> = async {
+        users::set_active(&mut tx, id, active, now).await?;
+        let after = users::find(&mut tx, id).await?;
+        let action = if active { "activate" } else { "deactivate" };
+        let text = if active {
+            "The account is active again."
+        } else {
+            "The account is deactivated and was signed out everywhere."
+        };
+        Ok(Saved::new(
+            Change::new("user", id, action)
+                .before(&before)
+                .after(&after),
+            format!("/admin/users/{id}"),
+            text,
+        ))
+    }
+    .await;
+    match finish(tx, actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => show_page(state, shell, id, None, errors, None).await,
     }
 }
 
