@@ -17,6 +17,8 @@ pub mod demo;
 pub mod engine;
 /// The background job queue (SKIP LOCKED, backoff, idempotency keys).
 pub mod jobs;
+/// Inbound e-mail: mailboxes, the raw store, parsing, threading, loop and bounce handling.
+pub mod mail;
 /// In-app notifications: fan-out of ticket events, the bell, per-user preferences.
 pub mod notifications;
 /// Users, passwords, sessions and the login throttle.
