@@ -3,7 +3,7 @@
 
 /// The append-only admin audit log.
 pub mod audit;
-/// Command line: `serve` (default), `migrate`, `user create|set-password`.
+/// Command line: `serve` (default), `migrate`, `user create|set-password`, `mail ingest`.
 pub mod cli;
 /// Settings: defaults, then `unitrack.toml`, then `UNITRACK_*` / `DATABASE_URL`.
 pub mod config;

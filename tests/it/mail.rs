@@ -395,3 +395,63 @@ async fn arbitrary_bytes_never_panic_and_are_always_stored() {
     }
     assert_eq!(cases, 60);
 }
+
+/// `unitrack mail ingest` as an MTA runs it: the message on stdin, the answer in the exit
+/// status (sysexits).
+fn pipe(database_url: &str, mailbox: &str, raw: &[u8]) -> (Option<i32>, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_unitrack"))
+        .args(["mail", "ingest", "--mailbox", mailbox])
+        .env("DATABASE_URL", database_url)
+        .env("UNITRACK_DATA_DIR", dir.path())
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_pipe_answers_the_mta_with_sysexits_codes() {
+    let (app, _) = app_with_mailbox().await;
+    let url = app.db.url();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mail");
+    let new = std::fs::read(dir.join("01-plain-new.eml")).unwrap();
+    let (code, err) = pipe(&url, "helpdesk@example.org", &new);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(app.count("select count(*) from tickets").await, 1);
+    // Delivered again: nothing new, still fine for the MTA.
+    let (code, err) = pipe(&url, "helpdesk@example.org", &new);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(app.count("select count(*) from tickets").await, 1);
+    assert_eq!(app.count("select count(*) from mail_in").await, 1);
+    // Unusable: kept for Mail problems, and the MTA bounces it.
+    let no_from = std::fs::read(dir.join("27-no-from.eml")).unwrap();
+    let (code, err) = pipe(&url, "helpdesk@example.org", &no_from);
+    assert_eq!(code, Some(65), "{err}");
+    assert_eq!(
+        app.count("select count(*) from mail_in where status = 'failed'")
+            .await,
+        1
+    );
+    // Nobody here by that name.
+    let (code, err) = pipe(&url, "sales@example.org", &new);
+    assert_eq!(code, Some(67), "{err}");
+    assert!(err.contains("no active mailbox"), "{err}");
+    // The database is down: the MTA must keep the message and try again.
+    let (code, err) = pipe(
+        "postgres://unitrack:secret@127.0.0.1:1/unitrack",
+        "helpdesk@example.org",
+        &new,
+    );
+    assert_eq!(code, Some(75), "{err}");
+}
