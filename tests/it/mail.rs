@@ -455,3 +455,102 @@ async fn the_pipe_answers_the_mta_with_sysexits_codes() {
     );
     assert_eq!(code, Some(75), "{err}");
 }
+
+#[tokio::test]
+async fn an_admin_adds_a_mailbox_sees_a_failed_message_raw_and_processes_it_again() {
+    let mut app = TestApp::new().await;
+    let project = app.create_project("HD", "Help desk").await;
+    app.create_user("admin@example.com", "Alex Admin", true)
+        .await;
+    app.create_user("rita@example.com", "Rita Requester", false)
+        .await;
+    app.login("rita@example.com").await;
+    app.get("/admin/mailboxes")
+        .await
+        .assert_status(axum::http::StatusCode::FORBIDDEN);
+    app.get("/admin/mail-problems")
+        .await
+        .assert_status(axum::http::StatusCode::FORBIDDEN);
+    app.login("admin@example.com").await;
+    let project = project.to_string();
+    app.post_form(
+        "/admin/mailboxes",
+        &[
+            ("address", "not an address"),
+            ("project_id", &project),
+            ("from_name", "Help Desk"),
+            ("active", "on"),
+        ],
+    )
+    .await
+    .assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("Enter an e-mail address like name@example.com.")
+    .assert_contains("value=\"not an address\"");
+    app.post_form(
+        "/admin/mailboxes",
+        &[
+            ("address", "Support@Example.org"),
+            ("project_id", &project),
+            ("from_name", "Help Desk"),
+            ("active", "on"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/admin/mailboxes");
+    app.get("/admin/mailboxes")
+        .await
+        .assert_contains("support@example.org")
+        .assert_contains("Help desk (HD)");
+    assert_eq!(
+        app.count("select count(*) from admin_audit where entity = 'mailbox'")
+            .await,
+        1
+    );
+    // A message too large for a small limit fails, and is listed with its source.
+    let mut conn = app.pool.acquire().await.unwrap();
+    let mailbox = mail::find_by_address(&mut conn, "support@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    let raw = b"From: Rita <rita@example.com>\r\nSubject: <script>x</script> Scanner\r\nMessage-ID: <scan@example.com>\r\n\r\nThe scanner is broken.\r\n";
+    let small = Limits {
+        max_bytes: 50,
+        ..LIMITS
+    };
+    let outcome = mail::ingest(
+        &app.pool,
+        &mailbox,
+        raw,
+        Source::Imap,
+        small,
+        app.clock.now_ts(),
+    )
+    .await
+    .unwrap();
+    let Outcome::Failed { mail: id, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    app.get("/admin/mail-problems")
+        .await
+        .assert_contains("too large")
+        .assert_contains(&format!("/admin/mail-problems/{id}"));
+    app.get(&format!("/admin/mail-problems/{id}"))
+        .await
+        .assert_contains("Process again")
+        .assert_contains("&#60;script&#62;x&#60;/script&#62; Scanner")
+        .assert_not_contains("<script>x");
+    // With the configured limit it goes through.
+    app.post_form(&format!("/admin/mail-problems/{id}/retry"), &[])
+        .await
+        .assert_redirect_to("/admin/mail-problems");
+    app.get("/admin/mail-problems")
+        .await
+        .assert_contains("Opened HD-1.")
+        .assert_not_contains("too large");
+    assert_eq!(
+        app.count("select count(*) from tickets where title like '%Scanner'")
+            .await,
+        1
+    );
+}
