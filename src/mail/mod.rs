@@ -5,6 +5,7 @@
 
 pub mod ingest;
 pub mod parse;
+mod sender;
 pub mod thread;
 
 use jiff::Timestamp;

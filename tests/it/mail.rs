@@ -202,6 +202,17 @@ async fn every_corpus_message_has_its_expected_outcome_and_none_is_lost() {
         bodies[2], "Still jammed – sorry.",
         "Apple Mail QP, quote cut"
     );
+    let last_on_2: String = sqlx::query_scalar(
+        "select e.data->>'body_md' from ticket_events e join tickets t on t.id = e.ticket_id
+         where t.number = 2 and e.kind = 'comment' order by e.id desc limit 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        last_on_2, "Now it works, thanks!",
+        "HTML reply, Outlook quote cut"
+    );
     let description = |number: i64| {
         let pool = app.pool.clone();
         async move {
