@@ -188,10 +188,10 @@ async fn process(
     }
     let done = match handle(&mut tx, mailbox, mail, &raw, limits, now).await {
         Ok(done) => done,
-        // When the database is gone, so is this attempt: the caller reports a temporary
-        // failure (the row stays `new`, the sender's server retries).
+        // Roll back whatever was half done; keep the message and say why. When the database
+        // is gone, these fail too: the row stays `new` and the caller reports a temporary
+        // failure, so the sender's server retries.
         Err(other) => {
-            // Roll back whatever was half done; keep the message and say why.
             tx.rollback().await?;
             tx = pool.begin().await?;
             Done::Failed(describe(&other))
@@ -333,29 +333,17 @@ async fn handle(
             None => note = format!("subject tag [{key}] ignored, sender takes no part; "),
         }
     }
+    let input = Input {
+        actor: &actor,
+        mailbox,
+        parsed: &parsed,
+        mail,
+        limits,
+        now,
+    };
     match found {
-        Some((ticket, why)) => {
-            let input = Input {
-                actor: &actor,
-                mailbox,
-                parsed: &parsed,
-                mail,
-                limits,
-                now,
-            };
-            reply(conn, &input, ticket, why).await
-        }
-        None => {
-            let input = Input {
-                actor: &actor,
-                mailbox,
-                parsed: &parsed,
-                mail,
-                limits,
-                now,
-            };
-            open(conn, &input, format!("{note}new"), None).await
-        }
+        Some((ticket, why)) => reply(conn, &input, ticket, why).await,
+        None => open(conn, &input, format!("{note}new"), None).await,
     }
 }
 

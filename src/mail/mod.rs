@@ -76,30 +76,8 @@ pub async fn create(
     input: &MailboxInput,
     now: Timestamp,
 ) -> Result<MailboxId> {
-    let address = check(input)?;
     let id = MailboxId::new();
-    sqlx::query(
-        "insert into mailboxes (id, address, project_id, process_id, from_name, signature, active,
-                                created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-    )
-    .bind(id)
-    .bind(&address)
-    .bind(input.project_id)
-    .bind(input.process_id)
-    .bind(input.from_name.trim())
-    .bind(&input.signature)
-    .bind(input.active)
-    .bind(to_db(now))
-    .execute(conn)
-    .await
-    .on_constraint("mailboxes_address_key", || {
-        FieldErrors::one("address", "Another mailbox already has this address.")
-    })
-    .map_err(missing_reference(
-        "project_id",
-        "The project or process does not exist.",
-    ))?;
+    save(conn, id, input, now).await?;
     Ok(id)
 }
 
@@ -110,11 +88,25 @@ pub async fn update(
     input: &MailboxInput,
     now: Timestamp,
 ) -> Result<()> {
+    find(conn, id).await?;
+    save(conn, id, input, now).await
+}
+
+async fn save(
+    conn: &mut PgConnection,
+    id: MailboxId,
+    input: &MailboxInput,
+    now: Timestamp,
+) -> Result<()> {
     let address = check(input)?;
-    let changed = sqlx::query(
-        "update mailboxes set address = $2, project_id = $3, process_id = $4, from_name = $5,
-                              signature = $6, active = $7, updated_at = $8
-         where id = $1",
+    sqlx::query(
+        "insert into mailboxes (id, address, project_id, process_id, from_name, signature, active,
+                                created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+         on conflict (id) do update set address = excluded.address,
+             project_id = excluded.project_id, process_id = excluded.process_id,
+             from_name = excluded.from_name, signature = excluded.signature,
+             active = excluded.active, updated_at = excluded.updated_at",
     )
     .bind(id)
     .bind(&address)
@@ -133,9 +125,6 @@ pub async fn update(
         "project_id",
         "The project or process does not exist.",
     ))?;
-    if changed.rows_affected() == 0 {
-        return Err(Error::NotFound);
-    }
     Ok(())
 }
 

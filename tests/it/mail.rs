@@ -512,10 +512,38 @@ async fn an_admin_adds_a_mailbox_sees_a_failed_message_raw_and_processes_it_agai
         .await
         .assert_contains("support@example.org")
         .assert_contains("Help desk (HD)");
+    app.post_form(
+        "/admin/mailboxes",
+        &[("address", "support@example.org"), ("project_id", &project)],
+    )
+    .await
+    .assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("Another mailbox already has this address.");
+    let id: String = sqlx::query_scalar("select id::text from mailboxes")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    app.post_form(
+        &format!("/admin/mailboxes/{id}"),
+        &[
+            ("address", "support@example.org"),
+            ("project_id", &project),
+            ("from_name", "IT Support"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/admin/mailboxes");
+    assert_eq!(
+        app.count("select count(*) from mailboxes where not active and from_name = 'IT Support'")
+            .await,
+        1,
+        "an unticked box deactivates"
+    );
+    exec(&app, "update mailboxes set active = true").await;
     assert_eq!(
         app.count("select count(*) from admin_audit where entity = 'mailbox'")
             .await,
-        1
+        2
     );
     // A message too large for a small limit fails, and is listed with its source.
     let mut conn = app.pool.acquire().await.unwrap();
