@@ -285,11 +285,97 @@ fn body_text(message: &Message<'_>) -> String {
     normalise(&html.join("\n\n"))
 }
 
-/// HTML as plain text: tags, scripts and styles gone, links kept as their text.
+/// HTML as plain text: tags, scripts and styles gone, links kept as their text. HTML that
+/// is nested very deeply or has very many tags (which a stranger can send to make the
+/// renderer slow) gets a plain linear tag strip instead.
 pub fn html_to_text(html: &str) -> String {
+    let (depth, tags) = shape(html);
+    if depth > MAX_DEPTH || tags > MAX_TAGS {
+        return strip_tags(html);
+    }
     html2text::config::plain_no_decorate()
         .string_from_read(html.as_bytes(), 10_000)
-        .unwrap_or_default()
+        .unwrap_or_else(|_| strip_tags(html))
+}
+
+const MAX_DEPTH: usize = 200;
+const MAX_TAGS: usize = 20_000;
+const VOID: [&str; 14] = [
+    "br", "img", "hr", "meta", "link", "input", "col", "area", "base", "wbr", "source", "track",
+    "embed", "param",
+];
+
+/// The deepest nesting and the number of tags, estimated in one pass.
+fn shape(html: &str) -> (usize, usize) {
+    let (mut depth, mut deepest, mut tags) = (0usize, 0usize, 0usize);
+    for piece in html.split('<').skip(1) {
+        tags += 1;
+        let tag = piece.split('>').next().unwrap_or("");
+        if let Some(closing) = tag.strip_prefix('/') {
+            if !closing.is_empty() {
+                depth = depth.saturating_sub(1);
+            }
+            continue;
+        }
+        let name: String = tag
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if name.is_empty() || tag.ends_with('/') || VOID.contains(&name.as_str()) {
+            continue;
+        }
+        depth += 1;
+        deepest = deepest.max(depth);
+    }
+    (deepest, tags)
+}
+
+/// Tags removed (script and style with their content), block ends as line breaks, the
+/// common entities decoded. Linear in the input.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut rest = html;
+    let mut skip_until: Option<&str> = None;
+    while let Some(open) = rest.find('<') {
+        if skip_until.is_none() {
+            out.push_str(&rest[..open]);
+        }
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = after[..close].trim().to_ascii_lowercase();
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        match skip_until {
+            Some(end) if tag.starts_with('/') && name == end => skip_until = None,
+            Some(_) => {}
+            None if name == "script" || name == "style" => {
+                skip_until = Some(if name == "script" { "script" } else { "style" });
+            }
+            None if ["br", "p", "div", "tr", "li", "h1", "h2", "h3", "table"]
+                .contains(&name.as_str()) =>
+            {
+                out.push('\n');
+            }
+            None => {}
+        }
+        rest = &after[close + 1..];
+    }
+    if skip_until.is_none() {
+        out.push_str(rest);
+    }
+    out.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 /// CRLF → LF, no NULs or other controls but tab and newline, trailing spaces gone.
@@ -493,6 +579,21 @@ mod tests {
         assert!(auto("Return-Path: <>\r\n").is_some());
         assert!(auto("X-Auto-Response-Suppress: DR, RN, NRN\r\n").is_none());
         assert!(auto("").is_none());
+    }
+
+    #[test]
+    fn hostile_html_is_stripped_in_linear_time() {
+        let deep = format!(
+            "{}x &amp; y{}",
+            "<div>".repeat(100_000),
+            "</div>".repeat(100_000)
+        );
+        assert_eq!(html_to_text(&deep).trim(), "x & y");
+        let many = "<b>a</b>".repeat(30_000);
+        assert!(html_to_text(&many).starts_with("aaa"));
+        let script = "<p>Hi</p><SCRIPT>evil()</SCRIPT><style>p{}</style>there";
+        assert_eq!(strip_tags(script), "\nHi\nthere");
+        assert_eq!(shape("<div><p>x<br><img src=a/></p></div>"), (2, 6));
     }
 
     #[test]
