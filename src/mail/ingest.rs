@@ -498,6 +498,9 @@ async fn follow_up(
     Box::pin(open(conn, input, why, Some(earlier.id))).await
 }
 
+/// Files taken from one message; each costs a few writes, and a stranger can send thousands.
+const MAX_FILES: usize = 50;
+
 /// Stores the message's files on the ticket (with the comment `event` when there is one);
 /// files over the limit are left out and named in the answered reason.
 async fn attach(
@@ -510,7 +513,14 @@ async fn attach(
     let Input {
         actor, limits, now, ..
     } = *input;
-    for file in &input.parsed.files {
+    let files = &input.parsed.files;
+    if files.len() > MAX_FILES {
+        why = format!(
+            "{why}; left out: {} files past the first {MAX_FILES}",
+            files.len() - MAX_FILES
+        );
+    }
+    for file in files.iter().take(MAX_FILES) {
         if file.data.len() > limits.attachment_max_bytes {
             why = format!(
                 "{why}; left out: {}",

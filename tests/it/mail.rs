@@ -364,6 +364,38 @@ async fn an_oversize_message_is_kept_raw_and_failed_and_a_retry_after_a_fix_proc
 }
 
 #[tokio::test]
+async fn a_message_with_hundreds_of_files_keeps_the_first_fifty_and_says_so() {
+    let (app, mailbox) = app_with_mailbox().await;
+    let mut raw = String::from(
+        "From: Zed <zed@example.com>\r\nSubject: Many files\r\nMessage-ID: <many@example.com>\r\nContent-Type: multipart/mixed; boundary=\"z\"\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nLots.\r\n",
+    );
+    for n in 0..300 {
+        raw.push_str(&format!(
+            "--z\r\nContent-Type: text/plain; name=\"f{n}.txt\"\r\nContent-Disposition: attachment; filename=\"f{n}.txt\"\r\n\r\nfile {n}\r\n"
+        ));
+    }
+    raw.push_str("--z--\r\n");
+    let outcome = mail::ingest(
+        &app.pool,
+        &mailbox,
+        raw.as_bytes(),
+        Source::Pipe,
+        LIMITS,
+        app.clock.now_ts(),
+    )
+    .await
+    .unwrap();
+    let Outcome::New { why, .. } = &outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(
+        why.contains("left out: 250 files past the first 50"),
+        "{why}"
+    );
+    assert_eq!(app.count("select count(*) from attachments").await, 50);
+}
+
+#[tokio::test]
 async fn arbitrary_bytes_never_panic_and_are_always_stored() {
     let (app, mailbox) = app_with_mailbox().await;
     let mut runner = TestRunner::deterministic();
