@@ -43,6 +43,21 @@ pub enum Command {
     /// Keep process definitions as TOML files under version control.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Incoming e-mail.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Read one message on stdin (an MTA pipe) and process it. Exit status as sysexits:
+    /// 0 done, 65 unusable message (kept for Mail problems), 67 unknown mailbox, 75 try
+    /// again later (database unreachable).
+    Ingest {
+        /// The address the message was delivered to.
+        #[arg(long)]
+        mailbox: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +116,9 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     let command = cli.command.unwrap_or(Command::Serve { demo: false });
+    if let Command::Mail(MailCommand::Ingest { mailbox }) = &command {
+        return mail_ingest(&config, mailbox);
+    }
     let log = match command {
         Command::Serve { .. } => config.log.clone(),
         _ => "warn".to_owned(),
@@ -122,6 +140,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Migrate => migrate(&config).await,
             Command::User(cmd) => user(&config, cmd).await,
             Command::Config(cmd) => config_files(&config, cmd).await,
+            Command::Mail(_) => Ok(()),
         }
     });
     match result {
@@ -324,4 +343,96 @@ async fn config_files(config: &Config, command: ConfigCommand) -> anyhow::Result
     .await;
     database.close().await?;
     result
+}
+
+/// sysexits(3): the codes an MTA understands from a delivery program.
+const EX_DATAERR: u8 = 65;
+const EX_NOUSER: u8 = 67;
+const EX_TEMPFAIL: u8 = 75;
+
+/// `mail ingest`: one message from stdin. Errors are one line on stderr; the exit status
+/// tells the MTA whether to bounce (65, 67) or to retry (75).
+#[allow(clippy::print_stderr, clippy::print_stdout)]
+fn mail_ingest(config: &Config, mailbox: &str) -> ExitCode {
+    telemetry::init("warn", config.log_format);
+    let mut raw = Vec::new();
+    // Read at most one byte past the limit: that is enough to know it is too large, and the
+    // stored prefix shows what it was.
+    let limit = config.mail_max_bytes.saturating_add(1);
+    if let Err(e) = std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::io::stdin().lock(), limit as u64),
+        &mut raw,
+    ) {
+        eprintln!("error: reading the message from stdin: {e}");
+        return ExitCode::from(EX_TEMPFAIL);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+    };
+    runtime.block_on(async move {
+        let database = match startup::open_database(config).await {
+            Ok(database) => database,
+            Err(e) => {
+                eprintln!("error: database unreachable, try again later: {e:#}");
+                return ExitCode::from(EX_TEMPFAIL);
+            }
+        };
+        let code = async {
+            let mut conn = match database.pool.acquire().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    eprintln!("error: database unreachable, try again later: {e}");
+                    return ExitCode::from(EX_TEMPFAIL);
+                }
+            };
+            let found = crate::mail::find_by_address(&mut conn, mailbox).await;
+            drop(conn);
+            let mailbox = match found {
+                Ok(Some(mailbox)) => mailbox,
+                Ok(None) => {
+                    eprintln!("error: no active mailbox {mailbox}");
+                    return ExitCode::from(EX_NOUSER);
+                }
+                Err(e) => {
+                    eprintln!("error: database unreachable, try again later: {e}");
+                    return ExitCode::from(EX_TEMPFAIL);
+                }
+            };
+            let outcome = crate::mail::ingest(
+                &database.pool,
+                &mailbox,
+                &raw,
+                crate::mail::Source::Pipe,
+                config.mail_limits(),
+                SystemClock.now(),
+            )
+            .await;
+            match outcome {
+                Ok(crate::mail::Outcome::Failed { mail, error }) => {
+                    eprintln!("error: message {mail} kept but not processed: {error}");
+                    ExitCode::from(EX_DATAERR)
+                }
+                Ok(outcome) => {
+                    println!("{outcome:?}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: try again later: {e}");
+                    ExitCode::from(EX_TEMPFAIL)
+                }
+            }
+        }
+        .await;
+        if let Err(e) = database.close().await {
+            eprintln!("warning: closing the database: {e:#}");
+        }
+        code
+    })
 }

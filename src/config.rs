@@ -42,6 +42,9 @@ pub struct Config {
     /// Largest file accepted as a ticket attachment, in bytes. An upload's whole body may be
     /// this plus `max_body_bytes` (files sent together share it).
     pub attachment_max_bytes: usize,
+    /// Largest incoming e-mail processed, in bytes; a larger one is kept raw and listed as
+    /// failed.
+    pub mail_max_bytes: usize,
     /// A request that takes longer is answered with 408.
     pub request_timeout_secs: u64,
     /// Database connections per app instance.
@@ -72,6 +75,7 @@ impl Default for Config {
             session_max_hours: 12,
             max_body_bytes: 2 * 1024 * 1024,
             attachment_max_bytes: 25 * 1024 * 1024,
+            mail_max_bytes: 35 * 1024 * 1024,
             request_timeout_secs: 30,
             db_max_connections: 16,
             login_max_failures_account: 5,
@@ -169,6 +173,9 @@ impl Config {
         if self.attachment_max_bytes == 0 {
             return bad("attachment_max_bytes", "must be at least 1");
         }
+        if self.mail_max_bytes < 1024 {
+            return bad("mail_max_bytes", "must be at least 1024");
+        }
         if self.request_timeout_secs == 0 {
             return bad("request_timeout_secs", "must be at least 1");
         }
@@ -195,6 +202,14 @@ impl Config {
             .filter(|s| !s.is_empty())
             .map(|s| s.parse().map_err(|_| format!("{s:?} is not an IP address")))
             .collect()
+    }
+
+    /// The size limits of incoming mail.
+    pub fn mail_limits(&self) -> crate::mail::Limits {
+        crate::mail::Limits {
+            max_bytes: self.mail_max_bytes,
+            attachment_max_bytes: self.attachment_max_bytes,
+        }
     }
 
     /// The largest request body an upload route accepts: one attachment plus a form.

@@ -3,7 +3,7 @@
 
 /// The append-only admin audit log.
 pub mod audit;
-/// Command line: `serve` (default), `migrate`, `user create|set-password`.
+/// Command line: `serve` (default), `migrate`, `user create|set-password`, `mail ingest`.
 pub mod cli;
 /// Settings: defaults, then `unitrack.toml`, then `UNITRACK_*` / `DATABASE_URL`.
 pub mod config;
@@ -17,6 +17,8 @@ pub mod demo;
 pub mod engine;
 /// The background job queue (SKIP LOCKED, backoff, idempotency keys).
 pub mod jobs;
+/// Inbound e-mail: mailboxes, the raw store, parsing, threading, loop and bounce handling.
+pub mod mail;
 /// In-app notifications: fan-out of ticket events, the bell, per-user preferences.
 pub mod notifications;
 /// Users, passwords, sessions and the login throttle.

@@ -114,6 +114,10 @@ id_type!(
     /// A routing rule: which group a new ticket of a project goes to.
     RoutingRuleId
 );
+id_type!(
+    /// A mailbox: an address mail comes in on, tied to a project.
+    MailboxId
+);
 
 /// A project key: 2 to 10 capital letters or digits, starting with a letter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

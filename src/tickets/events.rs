@@ -119,6 +119,19 @@ pub enum EventData {
         other: String,
         into: bool,
     },
+    /// A message came in by e-mail (`mail_in` row) and landed here, and why.
+    MailReceived {
+        mail_id: i64,
+        why: String,
+    },
+    /// A delivery report for mail of this ticket's thread.
+    MailBounced {
+        mail_id: i64,
+        recipient: Option<String>,
+        status: Option<String>,
+        diagnostic: Option<String>,
+        permanent: bool,
+    },
 }
 
 impl EventData {
@@ -143,6 +156,8 @@ impl EventData {
             EventData::WatcherAdded { .. } => "watcher_added",
             EventData::WatcherRemoved { .. } => "watcher_removed",
             EventData::Merged { .. } => "merged",
+            EventData::MailReceived { .. } => "mail_received",
+            EventData::MailBounced { .. } => "mail_bounced",
         }
     }
 
@@ -155,7 +170,9 @@ impl EventData {
             EventData::Clock { .. }
             | EventData::Assigned { .. }
             | EventData::Escalated { .. }
-            | EventData::SlaBreached { .. } => true,
+            | EventData::SlaBreached { .. }
+            | EventData::MailReceived { .. }
+            | EventData::MailBounced { .. } => true,
             _ => false,
         }
     }

@@ -153,7 +153,9 @@ pub(super) fn notice(data: &EventData) -> Option<Notice> {
         | EventData::ApprovalDecision { .. }
         | EventData::ApprovalOutcome { .. }
         | EventData::Linked { .. }
-        | EventData::Merged { .. } => return None,
+        | EventData::Merged { .. }
+        | EventData::MailReceived { .. }
+        | EventData::MailBounced { .. } => return None,
     };
     Some(Notice {
         kind,

@@ -465,6 +465,37 @@ pub fn routes() -> Vec<Route> {
             Global(AdminSystems),
             admin::systems::update,
         ),
+        Route::get("/admin/mailboxes", Global(AdminProjects), admin::mail::list),
+        Route::post(
+            "/admin/mailboxes",
+            Global(AdminProjects),
+            admin::mail::create,
+        ),
+        Route::get(
+            "/admin/mailboxes/{id}",
+            Global(AdminProjects),
+            admin::mail::show,
+        ),
+        Route::post(
+            "/admin/mailboxes/{id}",
+            Global(AdminProjects),
+            admin::mail::update,
+        ),
+        Route::get(
+            "/admin/mail-problems",
+            Global(AdminProjects),
+            admin::mail::problems,
+        ),
+        Route::get(
+            "/admin/mail-problems/{id}",
+            Global(AdminProjects),
+            admin::mail::problem,
+        ),
+        Route::post(
+            "/admin/mail-problems/{id}/retry",
+            Global(AdminProjects),
+            admin::mail::retry,
+        ),
         Route::get("/admin/audit", Global(AdminAudit), admin::audit::list),
         Route::get("/admin/canned", Global(AdminCanned), admin::canned::list),
         Route::post("/admin/canned", Global(AdminCanned), admin::canned::create),

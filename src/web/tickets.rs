@@ -602,6 +602,27 @@ pub(super) fn describe(data: EventData) -> (String, Option<SafeHtml>) {
         | EventData::WatcherRemoved { .. }) => (conversation::describe(data), None),
         EventData::Merged { other, into: true } => (format!("merged this into {other}"), None),
         EventData::Merged { other, into: false } => (format!("merged {other} into this"), None),
+        EventData::MailReceived { why, .. } => (format!("received by e-mail ({why})"), None),
+        EventData::MailBounced {
+            recipient,
+            status,
+            diagnostic,
+            permanent,
+            ..
+        } => (
+            format!(
+                "mail to {} {}{}{}",
+                recipient.as_deref().unwrap_or("a recipient"),
+                if permanent {
+                    "could not be delivered"
+                } else {
+                    "is delayed"
+                },
+                status.map(|s| format!(" ({s})")).unwrap_or_default(),
+                diagnostic.map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+            None,
+        ),
     }
 }
 

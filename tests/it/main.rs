@@ -14,6 +14,7 @@ mod desk;
 mod jobs;
 mod layout;
 mod listener;
+mod mail;
 mod merge;
 mod notifications;
 mod policy;

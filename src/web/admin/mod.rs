@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod canned;
 pub mod groups;
+pub mod mail;
 pub mod org;
 pub mod processes;
 pub mod projects;
@@ -67,6 +68,12 @@ pub async fn index(shell: Shell, actor: Actor) -> Result<Response> {
             "/admin/projects",
             "Projects",
             "Keys, kinds, points of contact, visibility",
+        ),
+        (
+            Permission::AdminProjects,
+            "/admin/mailboxes",
+            "Mailboxes",
+            "Addresses that open tickets by e-mail; mail problems",
         ),
         (
             Permission::AdminOrg,

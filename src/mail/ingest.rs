@@ -1,0 +1,612 @@
+//! The one ingest path: store the raw message first (its own transaction), then process it in
+//! a second one. Processing failures roll back and are written on the stored row (`failed`,
+//! with the error), so nothing is lost and "process again" can retry. A message already
+//! processed (same Message-ID, or same bytes when it has none) is a no-op.
+
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+
+use super::parse::{self, Parsed};
+use super::{Mailbox, is_ours, sender, thread};
+use crate::core::ids::TicketId;
+use crate::core::time::to_db;
+use crate::core::{Error, Result};
+use crate::engine::policy::{Action, Actor, Target, decide};
+use crate::engine::workflow::Category;
+use crate::tickets::attachments::{self, Upload};
+use crate::tickets::{self, EventData, NewTicket, Ticket, Visibility, flow};
+
+/// How a message reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Smtp,
+    Pipe,
+    Imap,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Smtp => "smtp",
+            Source::Pipe => "pipe",
+            Source::Imap => "imap",
+        }
+    }
+}
+
+/// Size limits (from the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A larger message is stored raw and marked failed.
+    pub max_bytes: usize,
+    /// A larger attachment is left out (and said so in the history).
+    pub attachment_max_bytes: usize,
+}
+
+/// What became of a message. `mail` is its `mail_in` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new ticket was opened.
+    New { mail: i64, key: String, why: String },
+    /// It was added to an existing ticket.
+    Reply { mail: i64, key: String, why: String },
+    /// Automatic mail (out of office, lists, loops): stored, nothing done.
+    Ignored { mail: i64, why: String },
+    /// A delivery report, recorded on the ticket of the returned message when it is known.
+    Bounce {
+        mail: i64,
+        key: Option<String>,
+        why: String,
+    },
+    /// Delivered before and already handled.
+    Duplicate { mail: i64 },
+    /// Could not be used; stored raw for "Mail problems".
+    Failed { mail: i64, error: String },
+}
+
+impl Outcome {
+    pub fn mail(&self) -> i64 {
+        match self {
+            Outcome::New { mail, .. }
+            | Outcome::Reply { mail, .. }
+            | Outcome::Ignored { mail, .. }
+            | Outcome::Bounce { mail, .. }
+            | Outcome::Duplicate { mail }
+            | Outcome::Failed { mail, .. } => *mail,
+        }
+    }
+}
+
+/// Stores `raw` as received on `mailbox`, then processes it.
+pub async fn ingest(
+    pool: &PgPool,
+    mailbox: &Mailbox,
+    raw: &[u8],
+    source: Source,
+    limits: Limits,
+    now: Timestamp,
+) -> Result<Outcome> {
+    let sha256 = Sha256::digest(raw).to_vec();
+    let message_id = parse::message_id_of(raw);
+    let mut tx = pool.begin().await?;
+    // Two deliveries of one message at once wait for each other here.
+    let lock_key = message_id.clone().unwrap_or_else(|| hex(&sha256));
+    sqlx::query("select pg_advisory_xact_lock(hashtext('mail_in:' || $1))")
+        .bind(&lock_key)
+        .execute(&mut *tx)
+        .await?;
+    let earlier: Option<(i64, String)> = sqlx::query_as(
+        "select id, status from mail_in
+         where case when $1::text is null then message_id is null and sha256 = $2
+                    else message_id = $1 end
+         order by id limit 1",
+    )
+    .bind(&message_id)
+    .bind(&sha256)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let id = match earlier {
+        Some((id, status)) if status == "processed" || status == "ignored" => {
+            tx.commit().await?;
+            return Ok(Outcome::Duplicate { mail: id });
+        }
+        // Stored before but not (successfully) processed: try that row again.
+        Some((id, _)) => id,
+        None => {
+            sqlx::query_scalar(
+                "insert into mail_in (received_at, mailbox_id, source, raw, sha256, message_id)
+                 values ($1, $2, $3, $4, $5, $6) returning id",
+            )
+            .bind(to_db(now))
+            .bind(mailbox.id)
+            .bind(source.as_str())
+            .bind(raw)
+            .bind(&sha256)
+            .bind(&message_id)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+    };
+    tx.commit().await?;
+    process(pool, mailbox, id, limits, now).await
+}
+
+/// Processes a stored message again ("process again" on Mail problems).
+pub async fn reprocess(
+    pool: &PgPool,
+    mail: i64,
+    limits: Limits,
+    now: Timestamp,
+) -> Result<Outcome> {
+    let mut conn = pool.acquire().await?;
+    let mailbox: Option<Mailbox> = sqlx::query_as(
+        "select b.id, b.address, b.project_id, b.process_id, b.from_name, b.signature, b.active
+         from mail_in m join mailboxes b on b.id = m.mailbox_id where m.id = $1",
+    )
+    .bind(mail)
+    .fetch_optional(&mut *conn)
+    .await?;
+    drop(conn);
+    let mailbox = mailbox.ok_or(Error::NotFound)?;
+    process(pool, &mailbox, mail, limits, now).await
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What processing decided, before it is written on the row.
+enum Done {
+    Ticket {
+        new: bool,
+        ticket: TicketId,
+        key: String,
+        why: String,
+    },
+    Ignored(String),
+    Bounce(Option<(TicketId, String)>, String),
+    Failed(String),
+}
+
+async fn process(
+    pool: &PgPool,
+    mailbox: &Mailbox,
+    mail: i64,
+    limits: Limits,
+    now: Timestamp,
+) -> Result<Outcome> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(Vec<u8>, String)> =
+        sqlx::query_as("select raw, status from mail_in where id = $1 for update")
+            .bind(mail)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (raw, status) = row.ok_or(Error::NotFound)?;
+    if status == "processed" || status == "ignored" {
+        return Ok(Outcome::Duplicate { mail });
+    }
+    let done = match handle(&mut tx, mailbox, mail, &raw, limits, now).await {
+        Ok(done) => done,
+        // Roll back whatever was half done; keep the message and say why. When the database
+        // is gone, these fail too: the row stays `new` and the caller reports a temporary
+        // failure, so the sender's server retries.
+        Err(other) => {
+            tx.rollback().await?;
+            tx = pool.begin().await?;
+            Done::Failed(describe(&other))
+        }
+    };
+    let (status, outcome_word, ticket, why, outcome) = match done {
+        Done::Ticket {
+            new,
+            ticket,
+            key,
+            why,
+        } => (
+            "processed",
+            if new { "new" } else { "reply" },
+            Some(ticket),
+            why.clone(),
+            if new {
+                Outcome::New { mail, key, why }
+            } else {
+                Outcome::Reply { mail, key, why }
+            },
+        ),
+        Done::Ignored(why) => (
+            "ignored",
+            "ignored",
+            None,
+            why.clone(),
+            Outcome::Ignored { mail, why },
+        ),
+        Done::Bounce(found, why) => (
+            if found.is_some() {
+                "processed"
+            } else {
+                "ignored"
+            },
+            "bounce",
+            found.as_ref().map(|(t, _)| *t),
+            why.clone(),
+            Outcome::Bounce {
+                mail,
+                key: found.map(|(_, k)| k),
+                why,
+            },
+        ),
+        Done::Failed(error) => (
+            "failed",
+            "failed",
+            None,
+            error.clone(),
+            Outcome::Failed { mail, error },
+        ),
+    };
+    sqlx::query(
+        "update mail_in set status = $2, outcome = $3, ticket_id = $4, why = $5,
+                error = case when $2 = 'failed' then $5 end, processed_at = $6
+         where id = $1",
+    )
+    .bind(mail)
+    .bind(status)
+    .bind(outcome_word)
+    .bind(ticket)
+    .bind(&why)
+    .bind(to_db(now))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+fn describe(error: &Error) -> String {
+    match error {
+        Error::Invalid(fields) => format!("refused: {fields}"),
+        Error::Forbidden => "the sender may not do this".into(),
+        Error::NotFound => "the ticket or account is gone".into(),
+        other => other.to_string(),
+    }
+}
+
+async fn handle(
+    conn: &mut PgConnection,
+    mailbox: &Mailbox,
+    mail: i64,
+    raw: &[u8],
+    limits: Limits,
+    now: Timestamp,
+) -> Result<Done> {
+    if raw.len() > limits.max_bytes {
+        return Ok(Done::Failed(format!(
+            "too large: {} (the limit is {})",
+            attachments::human_size(raw.len() as u64),
+            attachments::human_size(limits.max_bytes as u64)
+        )));
+    }
+    let Some(parsed) = parse::parse(raw) else {
+        return Ok(Done::Failed("not a readable e-mail message".into()));
+    };
+    if let Some(report) = &parsed.report {
+        return bounce(conn, mail, report, now).await;
+    }
+    if let Some(why) = &parsed.auto {
+        return Ok(Done::Ignored(format!("automatic message: {why}")));
+    }
+    let Some(from) = parsed.from.clone() else {
+        return Ok(Done::Failed("no usable From address".into()));
+    };
+    if is_ours(conn, &from).await? {
+        return Ok(Done::Ignored(format!(
+            "sent from our own address {from} (loop)"
+        )));
+    }
+    let sender = match sender::account(conn, &from, parsed.from_name.as_deref(), now).await? {
+        Some(user) => user,
+        None => {
+            return Ok(Done::Failed(format!(
+                "the account of {from} is deactivated"
+            )));
+        }
+    };
+    let actor = sender::actor(conn, sender, mailbox).await?;
+    let mut note = String::new();
+    let mut found = None;
+    if let Some(m) = thread::by_message_ids(conn, &parsed.answers).await? {
+        match tickets::find_for_change_by_id(conn, &actor, m.ticket).await {
+            Ok(ticket) if may_reply(&actor, &ticket) => found = Some((ticket, m.why)),
+            Ok(_) | Err(Error::NotFound) => {
+                note = format!("{} matched, but the sender takes no part; ", m.why);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if found.is_none()
+        && let Some(key) = parse::subject_tag(&parsed.subject)
+    {
+        match thread::by_tag(conn, &key, sender).await? {
+            Some(m) => {
+                let ticket = tickets::find_for_change_by_id(conn, &actor, m.ticket).await?;
+                found = Some((ticket, m.why));
+            }
+            None => note = format!("subject tag [{key}] ignored, sender takes no part; "),
+        }
+    }
+    let input = Input {
+        actor: &actor,
+        mailbox,
+        parsed: &parsed,
+        mail,
+        limits,
+        now,
+    };
+    match found {
+        Some((ticket, why)) => reply(conn, &input, ticket, why).await,
+        None => open(conn, &input, format!("{note}new"), None).await,
+    }
+}
+
+/// What handling one message needs throughout.
+struct Input<'a> {
+    actor: &'a Actor,
+    mailbox: &'a Mailbox,
+    parsed: &'a Parsed,
+    mail: i64,
+    limits: Limits,
+    now: Timestamp,
+}
+
+fn may_reply(actor: &Actor, ticket: &Ticket) -> bool {
+    decide(
+        actor,
+        Action::CommentPublic,
+        Target::Ticket(&ticket.facts()),
+    )
+    .allowed()
+}
+
+fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// A new ticket from the message (`follow_up`: the closed one it answers).
+async fn open(
+    conn: &mut PgConnection,
+    input: &Input<'_>,
+    why: String,
+    follow_up: Option<TicketId>,
+) -> Result<Done> {
+    let Input {
+        actor,
+        mailbox,
+        parsed,
+        now,
+        ..
+    } = *input;
+    let new = NewTicket {
+        project_id: Some(mailbox.project_id),
+        process_id: mailbox.process_id,
+        title: clip(&parse::title_of(&parsed.subject), tickets::TITLE_MAX),
+        description: clip(&parsed.text, tickets::TEXT_MAX),
+        follow_up,
+        ..NewTicket::default()
+    };
+    let key = tickets::create(conn, actor, &new, now).await?;
+    let ticket = tickets::find_for_change(conn, actor, &key).await?;
+    let why = attach(conn, input, &ticket, None, why).await?;
+    received(conn, input, &ticket, &why).await?;
+    Ok(Done::Ticket {
+        new: true,
+        ticket: ticket.id,
+        key: key.to_string(),
+        why,
+    })
+}
+
+/// Adds the message to `ticket`: a public comment, moving a ticket waiting for the sender
+/// back to work, reopening a resolved one within its window, or else (closed, or too late)
+/// a new follow-up ticket linked to it.
+async fn reply(
+    conn: &mut PgConnection,
+    input: &Input<'_>,
+    mut ticket: Ticket,
+    mut why: String,
+) -> Result<Done> {
+    let Input {
+        actor, parsed, now, ..
+    } = *input;
+    if let Some(into) = ticket.merged_into_id {
+        let target = tickets::find_for_change_by_id(conn, actor, into).await?;
+        why = format!("{why}, {} was merged into {}", ticket.key(), target.key());
+        ticket = target;
+    }
+    let body = clip(&parse::strip_quoted(&parsed.text), tickets::TEXT_MAX);
+    let body = if body.trim().is_empty() {
+        "(no text)".to_owned()
+    } else {
+        body
+    };
+    let def = ticket.definition(conn).await?;
+    let category = def
+        .as_ref()
+        .and_then(|d| d.state(&ticket.state))
+        .map(|s| s.category);
+    let acting = tickets::acting(actor, &ticket.facts());
+    // The move a reply means: back to work from waiting, reopening from resolved or closed.
+    let mut moved = None;
+    if let (Some(def), Some(category)) = (&def, category) {
+        let wanted = |to: Option<Category>| match category {
+            Category::Waiting => matches!(to, Some(Category::Open | Category::New)),
+            Category::Resolved | Category::Closed => {
+                matches!(to, Some(Category::Open | Category::New | Category::Waiting))
+            }
+            _ => false,
+        };
+        let transition = def
+            .allowed(&ticket.snapshot(), &acting)
+            .into_iter()
+            .find(|t| wanted(def.state(&t.to).map(|s| s.category)))
+            .map(|t| t.key.clone());
+        let done = matches!(category, Category::Resolved | Category::Closed);
+        match transition {
+            Some(key) => {
+                let change = flow::Input {
+                    comment: body.clone(),
+                    ..flow::Input::default()
+                };
+                match flow::take_transition(conn, actor, &ticket, &key, &change, now).await {
+                    Ok(()) => moved = Some(key),
+                    Err(Error::Invalid(_)) if done => {
+                        return follow_up(conn, input, &ticket, why).await;
+                    }
+                    Err(Error::Invalid(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            None if done => return follow_up(conn, input, &ticket, why).await,
+            None => {}
+        }
+    }
+    let event = match &moved {
+        Some(key) => {
+            why = format!("{why}, took “{key}”");
+            None
+        }
+        None => {
+            Some(tickets::add_comment(conn, actor, &ticket, &body, Visibility::Public, now).await?)
+        }
+    };
+    let why = attach(conn, input, &ticket, event, why).await?;
+    received(conn, input, &ticket, &why).await?;
+    Ok(Done::Ticket {
+        new: false,
+        ticket: ticket.id,
+        key: ticket.key(),
+        why,
+    })
+}
+
+/// A new ticket linked to a closed one (or one resolved too long ago to reopen).
+async fn follow_up(
+    conn: &mut PgConnection,
+    input: &Input<'_>,
+    earlier: &Ticket,
+    why: String,
+) -> Result<Done> {
+    let why = format!("{why}; {} is closed: new follow-up", earlier.key());
+    Box::pin(open(conn, input, why, Some(earlier.id))).await
+}
+
+/// Files taken from one message; each costs a few writes, and a stranger can send thousands.
+const MAX_FILES: usize = 50;
+
+/// Stores the message's files on the ticket (with the comment `event` when there is one);
+/// files over the limit are left out and named in the answered reason.
+async fn attach(
+    conn: &mut PgConnection,
+    input: &Input<'_>,
+    ticket: &Ticket,
+    event: Option<i64>,
+    mut why: String,
+) -> Result<String> {
+    let Input {
+        actor, limits, now, ..
+    } = *input;
+    let files = &input.parsed.files;
+    if files.len() > MAX_FILES {
+        why = format!(
+            "{why}; left out: {} files past the first {MAX_FILES}",
+            files.len() - MAX_FILES
+        );
+    }
+    for file in files.iter().take(MAX_FILES) {
+        if file.data.len() > limits.attachment_max_bytes {
+            why = format!(
+                "{why}; left out: {}",
+                attachments::too_large_message(
+                    &file.filename,
+                    file.data.len(),
+                    limits.attachment_max_bytes
+                )
+            );
+            continue;
+        }
+        let upload = Upload {
+            filename: file.filename.clone(),
+            content_type: file.content_type.clone(),
+            data: file.data.clone(),
+        };
+        attachments::add(
+            conn,
+            actor,
+            ticket,
+            &upload,
+            Visibility::Public,
+            event,
+            limits.attachment_max_bytes,
+            now,
+        )
+        .await?;
+    }
+    Ok(why)
+}
+
+async fn received(
+    conn: &mut PgConnection,
+    input: &Input<'_>,
+    ticket: &Ticket,
+    why: &str,
+) -> Result<()> {
+    tickets::record(
+        conn,
+        ticket.id,
+        Some(input.actor.user_id),
+        &EventData::MailReceived {
+            mail_id: input.mail,
+            why: why.to_owned(),
+        },
+        input.now,
+    )
+    .await
+}
+
+/// A delivery report: recorded on the ticket whose mail it returns, never a new ticket.
+async fn bounce(
+    conn: &mut PgConnection,
+    mail: i64,
+    report: &parse::Report,
+    now: Timestamp,
+) -> Result<Done> {
+    let answers: Vec<(String, &'static str)> = report
+        .original_ids
+        .iter()
+        .map(|id| (id.clone(), "returned Message-ID"))
+        .collect();
+    let Some(m) = thread::by_message_ids(conn, &answers).await? else {
+        return Ok(Done::Bounce(
+            None,
+            "delivery report for a message we do not know".into(),
+        ));
+    };
+    let ticket = tickets::find_for_system(conn, m.ticket).await?;
+    tickets::record(
+        conn,
+        ticket.id,
+        None,
+        &EventData::MailBounced {
+            mail_id: mail,
+            recipient: report.recipient.clone(),
+            status: report.status.clone(),
+            diagnostic: report.diagnostic.clone(),
+            permanent: report.permanent(),
+        },
+        now,
+    )
+    .await?;
+    tickets::touch(conn, ticket.id, now).await?;
+    Ok(Done::Bounce(
+        Some((ticket.id, ticket.key())),
+        format!("delivery report, {}", m.why),
+    ))
+}

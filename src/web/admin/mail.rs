@@ -1,0 +1,336 @@
+//! Admin: mailboxes (address → project and process) and "Mail problems" (stored messages that
+//! could not be processed: the raw source, and "process again").
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{optional_id, parse_id, status_for};
+use crate::audit::{self, Change};
+use crate::core::ids::MailboxId;
+use crate::core::{Error, FieldErrors, Result};
+use crate::engine::policy::Actor;
+use crate::mail::{self, Mailbox, MailboxInput, Outcome, Problem};
+use crate::web::AppState;
+use crate::web::extract::Form;
+use crate::web::flash;
+use crate::web::layout::Shell;
+use crate::web::pages::render;
+use crate::{processes, projects};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MailboxForm {
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    project_id: String,
+    #[serde(default)]
+    process_id: String,
+    #[serde(default)]
+    from_name: String,
+    #[serde(default)]
+    signature: String,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    active: String,
+}
+
+impl MailboxForm {
+    fn of(m: &Mailbox) -> Self {
+        Self {
+            address: m.address.clone(),
+            project_id: m.project_id.to_string(),
+            process_id: m.process_id.map(|p| p.to_string()).unwrap_or_default(),
+            from_name: m.from_name.clone(),
+            signature: m.signature.clone(),
+            active: if m.active { "on".into() } else { String::new() },
+        }
+    }
+
+    fn input(&self) -> Result<MailboxInput> {
+        let mut errors = FieldErrors::new();
+        let project_id = optional_id(&self.project_id, "project_id").unwrap_or_else(|e| {
+            errors = e;
+            None
+        });
+        let process_id = optional_id(&self.process_id, "process_id").unwrap_or_else(|e| {
+            for (field, message) in e.iter() {
+                errors.add(field, message);
+            }
+            None
+        });
+        errors.into_result()?;
+        Ok(MailboxInput {
+            address: self.address.clone(),
+            project_id,
+            process_id,
+            from_name: self.from_name.clone(),
+            signature: self.signature.clone(),
+            active: !self.active.is_empty(),
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/mailboxes.html")]
+struct MailboxesPage {
+    shell: Shell,
+    mailboxes: Vec<Mailbox>,
+    projects: Vec<projects::Project>,
+    processes: Vec<processes::Process>,
+    editing: Option<Mailbox>,
+    form: MailboxForm,
+    errors: FieldErrors,
+}
+
+impl MailboxesPage {
+    fn project_name(&self, m: &Mailbox) -> String {
+        self.projects
+            .iter()
+            .find(|p| p.id == m.project_id)
+            .map(|p| format!("{} ({})", p.name, p.key))
+            .unwrap_or_default()
+    }
+
+    fn process_name(&self, m: &Mailbox) -> String {
+        match m.process_id {
+            Some(id) => self
+                .processes
+                .iter()
+                .find(|p| p.id == id)
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
+            None => "(default)".into(),
+        }
+    }
+}
+
+async fn page(
+    state: &AppState,
+    shell: Shell,
+    editing: Option<MailboxId>,
+    form: Option<MailboxForm>,
+    errors: FieldErrors,
+) -> Result<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let editing = match editing {
+        Some(id) => Some(mail::find(&mut conn, id).await?),
+        None => None,
+    };
+    let form = match (form, &editing) {
+        (Some(f), _) => f,
+        (None, Some(m)) => MailboxForm::of(m),
+        (None, None) => MailboxForm {
+            active: "on".into(),
+            ..MailboxForm::default()
+        },
+    };
+    render(
+        status_for(&errors),
+        &MailboxesPage {
+            shell: shell.at("admin"),
+            mailboxes: mail::list(&mut conn).await?,
+            projects: projects::list(&mut conn).await?,
+            processes: processes::list(&mut conn).await?,
+            editing,
+            form,
+            errors,
+        },
+    )
+}
+
+pub async fn list(State(state): State<AppState>, shell: Shell) -> Result<Response> {
+    page(&state, shell, None, None, FieldErrors::new()).await
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    shell: Shell,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    page(
+        &state,
+        shell,
+        Some(parse_id(&id)?),
+        None,
+        FieldErrors::new(),
+    )
+    .await
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Form(form): Form<MailboxForm>,
+) -> Result<Response> {
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let result = match form.input() {
+        Ok(input) => mail::create(&mut tx, &input, now).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(id) => {
+            let after = mail::find(&mut tx, id).await?;
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("mailbox", id, "create").after(&after),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                "/admin/mailboxes",
+                flash::Kind::Success,
+                "Mailbox added.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            page(&state, shell, None, Some(form), errors).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(id): Path<String>,
+    Form(form): Form<MailboxForm>,
+) -> Result<Response> {
+    let id: MailboxId = parse_id(&id)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let before = mail::find(&mut tx, id).await?;
+    let result = match form.input() {
+        Ok(input) => mail::update(&mut tx, id, &input, now).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => {
+            let after = mail::find(&mut tx, id).await?;
+            audit::record(
+                &mut tx,
+                actor.user_id,
+                now,
+                Change::new("mailbox", id, "update")
+                    .before(&before)
+                    .after(&after),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                "/admin/mailboxes",
+                flash::Kind::Success,
+                "Mailbox saved.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            page(&state, shell, Some(id), Some(form), errors).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Problems shown per page.
+const PAGE: i64 = 50;
+/// The raw source shown on the page; the rest is cut (the stored message is whole).
+const RAW_SHOWN: usize = 256 * 1024;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ProblemsQuery {
+    #[serde(default)]
+    before: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/mail_problems.html")]
+struct ProblemsPage {
+    shell: Shell,
+    problems: Vec<Problem>,
+    next: Option<i64>,
+}
+
+pub async fn problems(
+    State(state): State<AppState>,
+    shell: Shell,
+    Query(query): Query<ProblemsQuery>,
+) -> Result<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let mut problems = mail::problems(&mut conn, query.before, PAGE + 1).await?;
+    let next = if problems.len() as i64 > PAGE {
+        problems.truncate(PAGE as usize);
+        problems.last().map(|p| p.id)
+    } else {
+        None
+    };
+    render(
+        StatusCode::OK,
+        &ProblemsPage {
+            shell: shell.at("admin"),
+            problems,
+            next,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "admin/mail_problem.html")]
+struct ProblemPage {
+    shell: Shell,
+    problem: Problem,
+    source: String,
+    cut: bool,
+}
+
+pub async fn problem(
+    State(state): State<AppState>,
+    shell: Shell,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id: i64 = parse_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    let (problem, raw) = mail::stored(&mut conn, id).await?;
+    let cut = raw.len() > RAW_SHOWN;
+    let source = String::from_utf8_lossy(&raw[..raw.len().min(RAW_SHOWN)]).into_owned();
+    render(
+        StatusCode::OK,
+        &ProblemPage {
+            shell: shell.at("admin"),
+            problem,
+            source,
+            cut,
+        },
+    )
+}
+
+/// Processes a stored message again, in its own transactions (as on arrival).
+pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    let id: i64 = parse_id(&id)?;
+    let outcome = mail::reprocess(
+        &state.pool,
+        id,
+        state.config.mail_limits(),
+        state.clock.now(),
+    )
+    .await?;
+    let (kind, text) = match outcome {
+        Outcome::New { key, .. } => (flash::Kind::Success, format!("Opened {key}.")),
+        Outcome::Reply { key, .. } => (flash::Kind::Success, format!("Added to {key}.")),
+        Outcome::Bounce { .. } => (
+            flash::Kind::Success,
+            "Recorded as a delivery report.".into(),
+        ),
+        Outcome::Ignored { why, .. } => (flash::Kind::Success, format!("Ignored: {why}.")),
+        Outcome::Duplicate { .. } => (flash::Kind::Success, "Already processed.".into()),
+        Outcome::Failed { error, .. } => (flash::Kind::Error, format!("Failed again: {error}")),
+    };
+    Ok(flash::redirect("/admin/mail-problems", kind, &text))
+}
