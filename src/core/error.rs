@@ -37,6 +37,20 @@ impl FieldErrors {
         self.0.iter().map(|(f, m)| (f.as_str(), m.as_str()))
     }
 
+    /// A value picked in a form (an id, a level): empty is none; anything that does not parse
+    /// gets "Choose from the list." on its field (so every field is checked at once).
+    pub fn choice<T: std::str::FromStr>(&mut self, field: &str, text: &str) -> Option<T> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let parsed = text.parse().ok();
+        if parsed.is_none() {
+            self.add(field, "Choose from the list.");
+        }
+        parsed
+    }
+
     /// `Ok(())` when nothing was found, else the errors.
     pub fn into_result(self) -> Result<()> {
         if self.is_empty() {

@@ -120,18 +120,6 @@ pub struct Query {
     q: Option<String>,
 }
 
-fn id<T: std::str::FromStr>(errors: &mut FieldErrors, field: &str, text: &str) -> Option<T> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let parsed = text.parse().ok();
-    if parsed.is_none() {
-        errors.add(field, "Choose from the list.");
-    }
-    parsed
-}
-
 /// A day as the start of that day (UTC); `to` dates include the whole day.
 fn day(errors: &mut FieldErrors, field: &str, text: &str, end: bool) -> Option<Timestamp> {
     let text = text.trim();
@@ -154,11 +142,11 @@ impl Filters {
     pub fn parse(&self, actor: &Actor) -> std::result::Result<Query, FieldErrors> {
         let mut errors = FieldErrors::new();
         let mut q = Query {
-            project: id(&mut errors, "project", &self.project),
-            process: id(&mut errors, "process", &self.process),
-            site: id(&mut errors, "site", &self.site),
-            system: id(&mut errors, "system", &self.system),
-            org_unit: id(&mut errors, "org_unit", &self.org_unit),
+            project: errors.choice("project", &self.project),
+            process: errors.choice("process", &self.process),
+            site: errors.choice("site", &self.site),
+            system: errors.choice("system", &self.system),
+            org_unit: errors.choice("org_unit", &self.org_unit),
             created: (
                 day(&mut errors, "created_from", &self.created_from, false),
                 day(&mut errors, "created_to", &self.created_to, true),
@@ -189,23 +177,20 @@ impl Filters {
         q.group = match self.group.trim() {
             "" => None,
             "mine" => Some(actor.groups.clone()),
-            g => id(&mut errors, "group", g).map(|g| vec![g]),
+            g => errors.choice("group", g).map(|g| vec![g]),
         };
         q.assignee = match self.assignee.trim() {
             "" => None,
             "me" => Some(Who::Me),
             "unassigned" => Some(Who::Nobody),
-            u => id(&mut errors, "assignee", u).map(Who::User),
+            u => errors.choice("assignee", u).map(Who::User),
         };
-        q.priority = match self.priority.trim() {
-            "" => None,
-            p => match p.parse::<i16>() {
-                Ok(p) if (1..=4).contains(&p) => Some(p),
-                _ => {
-                    errors.add("priority", "Choose from the list.");
-                    None
-                }
-            },
+        q.priority = match errors.choice::<i16>("priority", &self.priority) {
+            Some(p) if !(1..=4).contains(&p) => {
+                errors.add("priority", "Choose from the list.");
+                None
+            }
+            p => p,
         };
         q.sla = match self.sla.trim() {
             "" => None,

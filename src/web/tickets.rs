@@ -1224,40 +1224,13 @@ pub async fn decide(
     change(&state, shell, &actor, &key, &named, values, op).await
 }
 
-/// An optional id from a form: empty is none; anything else must parse.
-fn form_id<T: std::str::FromStr>(
+/// A picked value among the named inputs (see `FieldErrors::choice`).
+fn picked<T: std::str::FromStr>(
     named: &BTreeMap<String, String>,
     field: &str,
     errors: &mut FieldErrors,
 ) -> Option<T> {
-    let text = named.get(field).map(|v| v.trim()).unwrap_or_default();
-    if text.is_empty() {
-        return None;
-    }
-    match text.parse() {
-        Ok(id) => Some(id),
-        Err(_) => {
-            errors.add(field, "Choose from the list.");
-            None
-        }
-    }
-}
-
-/// A small number from a form: empty is none; anything else must parse.
-fn form_level(
-    named: &BTreeMap<String, String>,
-    field: &str,
-    errors: &mut FieldErrors,
-) -> Option<i16> {
-    let text = named.get(field).map(|v| v.trim()).unwrap_or_default();
-    if text.is_empty() {
-        return None;
-    }
-    let level = text.parse().ok();
-    if level.is_none() {
-        errors.add(field, "Choose from the list.");
-    }
-    level
+    errors.choice(field, named.get(field).map_or("", String::as_str))
 }
 
 /// Runs a triage change whose form values parsed, or shows what did not.
@@ -1294,8 +1267,8 @@ pub async fn assign(
 ) -> Result<Response> {
     triage_change(&state, shell, &actor, &key, pairs, |named, errors| {
         Op::Assign {
-            group: form_id(named, "group_id", errors),
-            assignee: form_id(named, "assignee_id", errors),
+            group: picked(named, "group_id", errors),
+            assignee: picked(named, "assignee_id", errors),
         }
     })
     .await
@@ -1333,9 +1306,9 @@ pub async fn priority(
 ) -> Result<Response> {
     triage_change(&state, shell, &actor, &key, pairs, |named, errors| {
         Op::Priority {
-            impact: form_level(named, "impact", errors),
-            urgency: form_level(named, "urgency", errors),
-            priority: form_level(named, "priority", errors),
+            impact: picked(named, "impact", errors),
+            urgency: picked(named, "urgency", errors),
+            priority: picked(named, "priority", errors),
         }
     })
     .await

@@ -79,6 +79,20 @@ impl Desk {
             .unwrap()
     }
 
+    /// Project FIN, with Felix: a requester everywhere, an Agent L1 in FIN only.
+    async fn finance_agent(&self) -> unitrack::core::ids::ProjectId {
+        let fin = self.app.create_project("FIN", "Finance").await;
+        self.app
+            .create_user_with_role("felix@example.com", "Felix", "Requester")
+            .await;
+        sqlx::query("insert into memberships (id, role_id, user_id, project_id, created_at) select gen_random_uuid(), r.id, u.id, $1, now() from users u, roles r where u.email = 'felix@example.com' and r.name = 'Agent L1'")
+            .bind(fin)
+            .execute(&self.app.pool)
+            .await
+            .unwrap();
+        fin
+    }
+
     /// The stored SLA columns equal a replay of the events alone.
     async fn assert_replay(&self, number: i64) -> sla::Replay {
         let id = self.id(number).await;
@@ -364,22 +378,8 @@ async fn resolved_tickets_close_by_themselves_and_reopen_only_within_the_window(
 async fn queues_filter_through_the_policy_and_refuse_bad_filters() {
     let mut d = desk().await;
     d.file("Mine to see").await;
-    let other = d.app.create_project("FIN", "Finance").await;
-    // A Finance ticket Alice has no role for (her Agent L1 role is global, so use a
-    // project-scoped agent instead).
-    d.app
-        .create_user_with_role("felix@example.com", "Felix", "Requester")
-        .await;
-    let felix_role: uuid::Uuid = sqlx::query_scalar("select id from roles where name = 'Agent L1'")
-        .fetch_one(&d.app.pool)
-        .await
-        .unwrap();
-    sqlx::query("insert into memberships (id, role_id, user_id, project_id, created_at) select gen_random_uuid(), $1, id, $2, now() from users where email = 'felix@example.com'")
-        .bind(felix_role)
-        .bind(other)
-        .execute(&d.app.pool)
-        .await
-        .unwrap();
+    // Alice's Agent L1 role is global, so Felix, an agent in Finance only, is the outsider.
+    d.finance_agent().await;
     d.app.login("felix@example.com").await;
     d.app
         .get("/queues/list?category=active")
@@ -482,15 +482,7 @@ async fn a_bulk_action_changes_all_or_nothing() {
     d.file("Two").await;
     let (one, two) = (d.id(1).await, d.id(2).await);
     // Felix is an agent in Finance only: with an HD ticket in the selection, nothing changes.
-    let fin = d.app.create_project("FIN", "Finance").await;
-    d.app
-        .create_user_with_role("felix@example.com", "Felix", "Requester")
-        .await;
-    sqlx::query("insert into memberships (id, role_id, user_id, project_id, created_at) select gen_random_uuid(), r.id, u.id, $1, now() from users u, roles r where u.email = 'felix@example.com' and r.name = 'Agent L1'")
-        .bind(fin)
-        .execute(&d.app.pool)
-        .await
-        .unwrap();
+    let fin = d.finance_agent().await;
     sqlx::query("update tickets set project_id = $1 where number = 1")
         .bind(fin)
         .execute(&d.app.pool)
@@ -630,15 +622,7 @@ async fn bulk_watchers_and_internal_search_stay_within_the_policy() {
     assert_eq!(d.app.count("select count(*) from ticket_watchers").await, 1);
 
     // Finance's agent who filed HD-1's twin as a requester may not find HD's internal notes.
-    let fin = d.app.create_project("FIN", "Finance").await;
-    d.app
-        .create_user_with_role("felix@example.com", "Felix", "Requester")
-        .await;
-    sqlx::query("insert into memberships (id, role_id, user_id, project_id, created_at) select gen_random_uuid(), r.id, u.id, $1, now() from users u, roles r where u.email = 'felix@example.com' and r.name = 'Agent L1'")
-        .bind(fin)
-        .execute(&d.app.pool)
-        .await
-        .unwrap();
+    d.finance_agent().await;
     sqlx::query("update tickets set requester_id = (select id from users where email = 'felix@example.com')")
         .execute(&d.app.pool)
         .await

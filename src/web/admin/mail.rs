@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{optional_id, parse_id, status_for};
+use super::{collect_id, parse_id, status_for};
 use crate::audit::{self, Change};
 use crate::core::ids::MailboxId;
 use crate::core::{Error, FieldErrors, Result};
@@ -51,16 +51,8 @@ impl MailboxForm {
 
     fn input(&self) -> Result<MailboxInput> {
         let mut errors = FieldErrors::new();
-        let project_id = optional_id(&self.project_id, "project_id").unwrap_or_else(|e| {
-            errors = e;
-            None
-        });
-        let process_id = optional_id(&self.process_id, "process_id").unwrap_or_else(|e| {
-            for (field, message) in e.iter() {
-                errors.add(field, message);
-            }
-            None
-        });
+        let project_id = collect_id(&self.project_id, "project_id", &mut errors);
+        let process_id = collect_id(&self.process_id, "process_id", &mut errors);
         errors.into_result()?;
         Ok(MailboxInput {
             address: self.address.clone(),
