@@ -420,7 +420,7 @@ fn mail_ingest(config: &Config, mailbox: &str) -> ExitCode {
                     ExitCode::from(EX_DATAERR)
                 }
                 Ok(outcome) => {
-                    println!("{outcome:?}");
+                    println!("{outcome}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

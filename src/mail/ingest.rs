@@ -65,6 +65,25 @@ pub enum Outcome {
     Failed { mail: i64, error: String },
 }
 
+/// One line for the MTA's log (the pipe prints it).
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::New { mail, key, why } => write!(f, "mail {mail}: new ticket {key} ({why})"),
+            Outcome::Reply { mail, key, why } => write!(f, "mail {mail}: added to {key} ({why})"),
+            Outcome::Ignored { mail, why } => write!(f, "mail {mail}: ignored ({why})"),
+            Outcome::Bounce { mail, key, why } => match key {
+                Some(key) => write!(f, "mail {mail}: bounce recorded on {key} ({why})"),
+                None => write!(f, "mail {mail}: bounce for no known ticket ({why})"),
+            },
+            Outcome::Duplicate { mail } => write!(f, "mail {mail}: delivered before, nothing done"),
+            Outcome::Failed { mail, error } => {
+                write!(f, "mail {mail}: kept but not processed: {error}")
+            }
+        }
+    }
+}
+
 impl Outcome {
     pub fn mail(&self) -> i64 {
         match self {
