@@ -203,7 +203,12 @@ impl Config {
                         );
                     }
                 }
-                _ => return bad("smtp_relay", "must be an smtp://host:port or smtps://host:port URL"),
+                _ => {
+                    return bad(
+                        "smtp_relay",
+                        "must be an smtp://host:port or smtps://host:port URL",
+                    );
+                }
             }
         }
         if let Some(from) = &self.mail_from

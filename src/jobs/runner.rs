@@ -3,7 +3,7 @@
 //! is left. Several instances share the queue through `claim`'s `SKIP LOCKED`.
 //!
 //! Besides its period, the loop wakes when a transaction that queued mail commits (`LISTEN`
-//! on `mail::out::WAKE_CHANNEL`; every instance hears it, one claims each job), so mail
+//! on `jobs::WAKE_CHANNEL`; every instance hears it, one claims each job), so mail
 //! leaves within a moment. Without a relay configured, mail jobs are not claimed: the mail
 //! stays queued.
 
@@ -68,7 +68,7 @@ async fn listen(pool: &PgPool) -> Option<sqlx::postgres::PgListener> {
             return None;
         }
     };
-    match listener.listen(out::WAKE_CHANNEL).await {
+    match listener.listen(super::WAKE_CHANNEL).await {
         Ok(()) => Some(listener),
         Err(e) => {
             tracing::warn!(error = %e, "job loop: cannot listen for wake-ups");

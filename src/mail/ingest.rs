@@ -337,8 +337,7 @@ async fn handle(
         match tickets::find_for_change_by_id(conn, &actor, m.ticket).await {
             // A reply to an internal-note mail stays internal, or is not published at all.
             Ok(ticket) if m.internal => {
-                if !decide(&actor, Action::SeeInternal, Target::Ticket(&ticket.facts())).allowed()
-                {
+                if !decide(&actor, Action::SeeInternal, Target::Ticket(&ticket.facts())).allowed() {
                     return Ok(Done::Failed(format!(
                         "{} is an internal-note mail, and the sender may not write internal \
                          notes on {}: not published",
@@ -675,15 +674,19 @@ async fn bounce(
     .await?;
     tickets::touch(conn, ticket.id, now).await?;
     let mut why = format!("delivery report, {}", m.why);
-    // A permanent failure for a mail of ours: no more mail to that address until an admin
-    // clears the mark.
+    // A permanent failure of a mail we sent to that very address: no more mail to it until
+    // an admin clears the mark. (A report naming only someone else's Message-ID marks nobody.)
     if report.permanent()
         && let Some(recipient) = &report.recipient
+        && out::sent_to(conn, &report.original_ids, recipient).await?
     {
         let reason = format!(
             "{} {}",
             report.status.as_deref().unwrap_or(""),
-            report.diagnostic.as_deref().unwrap_or("permanent delivery failure")
+            report
+                .diagnostic
+                .as_deref()
+                .unwrap_or("permanent delivery failure")
         );
         if out::mark_undeliverable(conn, recipient, &reason, now).await? {
             why = format!("{why}; {recipient} marked undeliverable");

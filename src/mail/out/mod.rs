@@ -26,8 +26,6 @@ pub use render::{check_crlf, normalise_crlf, one_line};
 
 /// The job that renders and sends one mail (payload `{"id": <mail_out id>}`).
 pub const SEND_JOB: &str = "mail_send";
-/// The channel the job loop listens on, so queued mail leaves at once.
-pub const WAKE_CHANNEL: &str = "unitrack_jobs";
 /// Acknowledgements to one sender address within `ACK_WINDOW`.
 pub const ACK_LIMIT: i64 = 5;
 pub const ACK_WINDOW: SignedDuration = SignedDuration::from_hours(1);
@@ -195,28 +193,29 @@ pub async fn queue_set_password(
     }
 }
 
-/// A job per mail (the mail id is the idempotency key), and a wake-up for the job loops,
-/// delivered when the transaction commits.
+/// A job per mail (the mail id is the idempotency key), in one statement, and a wake-up for
+/// the job loops, delivered when the transaction commits.
 async fn enqueue(conn: &mut PgConnection, ids: &[Uuid], now: Timestamp) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    for id in ids {
-        jobs::enqueue(
-            conn,
-            SEND_JOB,
-            &json!({ "id": id }),
-            Some(&format!("{SEND_JOB}:{id}")),
-            now,
-            now,
-        )
-        .await?;
-    }
-    sqlx::query("select pg_notify($1, '')")
-        .bind(WAKE_CHANNEL)
-        .execute(conn)
-        .await?;
+    let payloads: Vec<serde_json::Value> = ids.iter().map(|id| json!({ "id": id })).collect();
+    let keys: Vec<String> = ids.iter().map(|id| format!("{SEND_JOB}:{id}")).collect();
+    jobs::enqueue_all(conn, SEND_JOB, &payloads, &keys, now).await?;
     Ok(())
+}
+
+/// Was one of `message_ids` a mail of ours to `address`?
+pub async fn sent_to(
+    conn: &mut PgConnection,
+    message_ids: &[String],
+    address: &str,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "select exists (select 1 from mail_out
+                        where message_id = any($1) and lower(to_address) = lower($2))",
+    )
+    .bind(message_ids)
+    .bind(address.trim())
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Marks the account with this address undeliverable (a permanent bounce); returns whether
@@ -261,7 +260,10 @@ pub struct Undeliverable {
 
 impl Undeliverable {
     pub fn when(&self) -> String {
-        self.since.to_jiff().strftime("%Y-%m-%d %H:%M UTC").to_string()
+        self.since
+            .to_jiff()
+            .strftime("%Y-%m-%d %H:%M UTC")
+            .to_string()
     }
 }
 

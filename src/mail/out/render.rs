@@ -200,7 +200,10 @@ pub(super) async fn render(
     let text = row.data.0.get("text").and_then(Value::as_str).unwrap_or("");
     let name = one_line(row.to_name.as_deref().unwrap_or(&row.to_address));
     let key = ticket.as_ref().map(|t| t.key.clone()).unwrap_or_default();
-    let title = ticket.as_ref().map(|t| one_line(&t.title)).unwrap_or_default();
+    let title = ticket
+        .as_ref()
+        .map(|t| one_line(&t.title))
+        .unwrap_or_default();
     let link = ticket
         .as_ref()
         .map(|t| format!("{}/tickets/{}", settings.base_url, t.key));
@@ -344,7 +347,10 @@ mod tests {
 
     #[test]
     fn header_text_is_one_line() {
-        assert_eq!(one_line("Printer\r\nBcc: x@evil.example\tdown "), "Printer Bcc: x@evil.example down");
+        assert_eq!(
+            one_line("Printer\r\nBcc: x@evil.example\tdown "),
+            "Printer Bcc: x@evil.example down"
+        );
     }
 
     #[test]

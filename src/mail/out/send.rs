@@ -28,7 +28,12 @@ pub enum Sent {
 }
 
 /// The job's work. `Err` means "try again later" (the queue's backoff).
-pub async fn perform(pool: &PgPool, settings: &Settings, job: &Job, now: Timestamp) -> Result<Sent> {
+pub async fn perform(
+    pool: &PgPool,
+    settings: &Settings,
+    job: &Job,
+    now: Timestamp,
+) -> Result<Sent> {
     let id: Uuid = job
         .payload
         .0

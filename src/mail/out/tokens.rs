@@ -62,7 +62,10 @@ pub(super) async fn create(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
     /// Usable: the approver's open request on this ticket.
-    Valid { ticket: TicketId, approver: UserId },
+    Valid {
+        ticket: TicketId,
+        approver: UserId,
+    },
     /// Used before (or the request was decided another way).
     Used,
     Expired,
