@@ -592,3 +592,139 @@ async fn a_reply_to_an_internal_note_mail_is_an_internal_note_only_for_staff() {
         0
     );
 }
+
+/// The Approve link's token in a captured approval mail.
+fn approve_token(mail: &Received) -> String {
+    let parsed = MessageParser::default().parse(&mail.data).unwrap();
+    let text = parsed.body_text(0).unwrap().into_owned();
+    let start = text.find("/approval-links/").expect("an approval link") + "/approval-links/".len();
+    let rest = &text[start..];
+    let end = rest.find('?').unwrap();
+    assert!(rest[end..].starts_with("?decision=approve"), "{text}");
+    rest[..end].to_owned()
+}
+
+#[tokio::test]
+async fn an_approval_link_decides_once_as_the_approver_and_expires() {
+    let d = desk().await;
+    d.ingest(&mail_from(
+        "Rita <rita@example.com>",
+        "m1@x",
+        "New laptop",
+        "",
+        "Please.",
+    ))
+    .await;
+    let carl = d
+        .app
+        .create_user_with_role("carl@example.com", "Carl", "Change approver")
+        .await;
+    let dana = d
+        .app
+        .create_user_with_role("dana@example.com", "Dana", "Change approver")
+        .await;
+    let ticket: unitrack::core::ids::TicketId = d.scalar("select id from tickets").await;
+    sqlx::query(
+        "with r as (insert into approval_rounds (id, ticket_id, state, round, rule, created_at)
+                    select gen_random_uuid(), id, state, 1, '\"all\"', now() from tickets returning id)
+         insert into approval_requests (round_id, approver_id) select id, a from r, unnest($1::uuid[]) a",
+    )
+    .bind(vec![carl, dana])
+    .execute(&d.app.pool)
+    .await
+    .unwrap();
+    let mut tx = d.app.pool.begin().await.unwrap();
+    unitrack::tickets::record(
+        &mut tx,
+        ticket,
+        Some(d.alice),
+        &unitrack::tickets::EventData::ApprovalRequested {
+            round: 1,
+            state: "New".into(),
+            approvers: vec!["Carl".into(), "Dana".into()],
+        },
+        d.app.clock.now_ts(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    d.send().await;
+    let mails = d.sink.received();
+    let to_carl = mails
+        .iter()
+        .find(|m| m.to == ["<carl@example.com>"])
+        .unwrap();
+    let to_dana = mails
+        .iter()
+        .find(|m| m.to == ["<dana@example.com>"])
+        .unwrap();
+    assert!(header(to_carl, "Subject").unwrap().contains("[HD-1]"));
+    let carl_token = approve_token(to_carl);
+    let dana_token = approve_token(to_dana);
+    assert_eq!(
+        d.app
+            .count("select count(*) from mail_out where kind = 'approval' and raw is not null")
+            .await,
+        0,
+        "the link is not kept in the outbox once sent"
+    );
+
+    // Anyone with the link, signed in or not: GET only asks.
+    let mut browser = d.app.other_browser();
+    let path = format!("/approval-links/{carl_token}");
+    browser
+        .get(&format!("{path}?decision=approve"))
+        .await
+        .assert_status(axum::http::StatusCode::OK)
+        .assert_contains("HD-1")
+        .assert_contains("value=\"approve\" checked");
+    let undecided = "select count(*) from approval_requests where decision is null";
+    assert_eq!(d.app.count(undecided).await, 2);
+    // A rejection needs a reason; the link still works after that.
+    browser
+        .post_form(&path, &[("decision", "reject"), ("comment", "")])
+        .await
+        .assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Say why you reject it.");
+    browser
+        .post_form(&path, &[("decision", "approve"), ("comment", "Fine by me")])
+        .await
+        .assert_status(axum::http::StatusCode::OK)
+        .assert_contains("You approved HD-1");
+    let decided: (String, String) =
+        sqlx::query_as("select decision, comment from approval_requests where approver_id = $1")
+            .bind(carl)
+            .fetch_one(&d.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(decided, ("approve".into(), "Fine by me".into()));
+    // Twice: refused, nothing changes.
+    browser
+        .post_form(
+            &path,
+            &[("decision", "reject"), ("comment", "changed my mind")],
+        )
+        .await
+        .assert_status(axum::http::StatusCode::GONE)
+        .assert_contains("used already");
+    assert_eq!(d.app.count(undecided).await, 1);
+    // Unknown and malformed tokens: a friendly 404.
+    browser
+        .get(&format!("/approval-links/{}", "A".repeat(43)))
+        .await
+        .assert_status(axum::http::StatusCode::NOT_FOUND)
+        .assert_contains("not known");
+    browser
+        .get("/approval-links/%0d%0a")
+        .await
+        .assert_status(axum::http::StatusCode::NOT_FOUND);
+    // Dana waits eight days: expired.
+    d.app.clock.advance(SignedDuration::from_hours(8 * 24));
+    let path = format!("/approval-links/{dana_token}");
+    browser
+        .get(&path)
+        .await
+        .assert_status(axum::http::StatusCode::GONE)
+        .assert_contains("expired");
+    assert_eq!(d.app.count(undecided).await, 1);
+}
