@@ -271,6 +271,11 @@ pub fn routes() -> Vec<Route> {
             Global(AdminUsers),
             admin::users::password_link,
         ),
+        Route::post(
+            "/admin/users/{id}/deliverable",
+            Global(AdminUsers),
+            admin::users::deliverable,
+        ),
         Route::get("/admin/groups", Global(AdminGroups), admin::groups::list),
         Route::post("/admin/groups", Global(AdminGroups), admin::groups::create),
         Route::get(

@@ -728,3 +728,156 @@ async fn an_approval_link_decides_once_as_the_approver_and_expires() {
         .assert_contains("expired");
     assert_eq!(d.app.count(undecided).await, 1);
 }
+
+#[tokio::test]
+async fn an_admin_mails_a_set_password_link_and_clears_an_undeliverable_mark() {
+    let d = desk().await;
+    let mut admin = d.app.other_browser();
+    d.app.create_user("root@example.com", "Root", true).await;
+    admin.login("root@example.com").await;
+    let newcomer = d.app.create_user("new@example.com", "New", false).await;
+    let page = admin
+        .post_form(&format!("/admin/users/{newcomer}/password-link"), &[])
+        .await;
+    page.assert_status(axum::http::StatusCode::OK)
+        .assert_contains("on its way to new@example.com");
+    d.send().await;
+    let mails = d.sink.received();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, ["<new@example.com>"]);
+    let parsed = MessageParser::default().parse(&mails[0].data).unwrap();
+    let text = parsed.body_text(0).unwrap();
+    let start = page.body.find("/password/set/").unwrap();
+    let path = page.body[start..].split('<').next().unwrap();
+    assert!(
+        text.contains(path),
+        "the mailed link is the one shown: {text}"
+    );
+    assert_eq!(
+        d.app
+            .count("select count(*) from mail_out where kind = 'set_password' and (raw is not null or data <> '{}')")
+            .await,
+        0,
+        "the link is not kept once sent"
+    );
+
+    // Undeliverable: shown, not mailed, cleared with an audit entry.
+    let mut conn = d.app.pool.acquire().await.unwrap();
+    assert!(
+        out::mark_undeliverable(
+            &mut conn,
+            "NEW@example.com",
+            "5.1.1 unknown",
+            d.app.clock.now_ts()
+        )
+        .await
+        .unwrap()
+    );
+    drop(conn);
+    admin
+        .get(&format!("/admin/users/{newcomer}"))
+        .await
+        .assert_contains("bounced permanently")
+        .assert_contains("5.1.1 unknown");
+    admin
+        .post_form(&format!("/admin/users/{newcomer}/password-link"), &[])
+        .await
+        .assert_contains("It cannot be mailed");
+    assert_eq!(
+        d.app
+            .count("select count(*) from mail_out where kind = 'set_password'")
+            .await,
+        1
+    );
+    admin
+        .post_form(&format!("/admin/users/{newcomer}/deliverable"), &[])
+        .await
+        .assert_status(axum::http::StatusCode::OK)
+        .assert_not_contains("bounced permanently");
+    assert_eq!(
+        d.app
+            .count("select count(*) from users where undeliverable_at is not null")
+            .await,
+        0
+    );
+    assert_eq!(
+        d.app
+            .count("select count(*) from admin_audit where action = 'mail_deliverable'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn without_a_relay_mail_stays_queued_and_the_admin_sees_it() {
+    let d = desk().await;
+    d.ingest(&mail_from(
+        "Rita <rita@example.com>",
+        "m1@x",
+        "Printer",
+        "",
+        "Jams.",
+    ))
+    .await;
+    runner::tick(&d.app.pool, &d.app.clock).await.unwrap();
+    assert_eq!(
+        d.scalar::<String>("select status from mail_out").await,
+        "queued"
+    );
+    assert_eq!(
+        d.scalar::<i32>("select attempts from jobs where kind = 'mail_send'")
+            .await,
+        0
+    );
+    let mut admin = d.app.other_browser();
+    d.app.create_user("root@example.com", "Root", true).await;
+    admin.login("root@example.com").await;
+    admin
+        .get("/admin/mail-problems")
+        .await
+        .assert_contains("No SMTP relay is configured")
+        .assert_contains("rita@example.com");
+    d.send().await;
+    assert_eq!(d.sink.received().len(), 1);
+}
+
+#[tokio::test]
+async fn the_job_loop_wakes_when_mail_is_queued() {
+    let d = desk().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let clock: std::sync::Arc<dyn unitrack::core::time::Clock> =
+        std::sync::Arc::new(d.app.clock.clone());
+    let looping = tokio::spawn(runner::run(
+        d.app.pool.clone(),
+        clock,
+        std::time::Duration::from_secs(3600),
+        d.settings.clone(),
+        stopped,
+    ));
+    // The loop listens, then runs its first round (the sweep); after that only a wake-up
+    // (or the hour) starts another.
+    let swept = "select count(*) from jobs where kind = 'ticket_sweep' and done_at is not null";
+    while d.app.count(swept).await == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    d.ingest(&mail_from(
+        "Rita <rita@example.com>",
+        "m1@x",
+        "Printer",
+        "",
+        "Jams.",
+    ))
+    .await;
+    let mut waited = 0;
+    while d.sink.received().is_empty() && waited < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    stop.send(true).unwrap();
+    looping.await.unwrap();
+    assert_eq!(
+        d.sink.received().len(),
+        1,
+        "sent long before the hourly round"
+    );
+}
