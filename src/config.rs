@@ -392,5 +392,36 @@ mod tests {
             ..Config::default()
         };
         assert!(!format!("{config:?}").contains("hunter2"));
+        let config = Config {
+            smtp_relay: Some("smtp://relay.example.org:587?tls=required".into()),
+            smtp_username: Some("unitrack".into()),
+            smtp_password: Some("hunter2".into()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_ok());
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!format!("{:?}", config.mail_out()).contains("hunter2"));
+    }
+
+    #[test]
+    fn the_relay_is_an_smtp_url_without_credentials() {
+        for bad in ["http://relay:25", "smtp://u:hunter2@relay:25", "relay:25"] {
+            let config = Config {
+                smtp_relay: Some(bad.into()),
+                ..Config::default()
+            };
+            let err = config
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("UNITRACK_SMTP_RELAY"), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let config = Config {
+            mail_from: Some("Desk <desk@example.org>".into()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
     }
 }

@@ -27,6 +27,16 @@ pub enum Sent {
     Failed(String),
 }
 
+/// A mail row as the job reads it.
+#[derive(sqlx::FromRow)]
+struct Queued {
+    status: String,
+    raw: Option<Vec<u8>>,
+    to_address: String,
+    from_address: Option<String>,
+    undeliverable: bool,
+}
+
 /// The job's work. `Err` means "try again later" (the queue's backoff).
 pub async fn perform(
     pool: &PgPool,
@@ -45,16 +55,23 @@ pub async fn perform(
         return Err(Error::Internal(anyhow::anyhow!("no smtp_relay configured")));
     };
     let mut tx = pool.begin().await?;
-    let row: Option<(String, Option<Vec<u8>>, String, Option<String>, bool)> = sqlx::query_as(
+    let row: Option<Queued> = sqlx::query_as(
         "select m.status, m.raw, m.to_address, m.from_address,
-                coalesce(u.undeliverable_at is not null, false)
+                coalesce(u.undeliverable_at is not null, false) as undeliverable
          from mail_out m left join users u on u.id = m.user_id where m.id = $1
          for update of m",
     )
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((status, raw, to, from, undeliverable)) = row else {
+    let Some(Queued {
+        status,
+        raw,
+        to_address: to,
+        from_address: from,
+        undeliverable,
+    }) = row
+    else {
         return Ok(Sent::Nothing);
     };
     if status != "queued" {
@@ -148,7 +165,9 @@ pub async fn perform(
 
 async fn give_up(conn: &mut sqlx::PgConnection, id: Uuid, why: &str) -> Result<()> {
     sqlx::query(
-        "update mail_out set status = 'failed', attempts = attempts + 1, last_error = $2
+        "update mail_out set status = 'failed', attempts = attempts + 1, last_error = $2,
+                raw = case when kind in ('approval', 'set_password') then null else raw end,
+                data = case when kind = 'set_password' then '{}' else data end
          where id = $1",
     )
     .bind(id)
