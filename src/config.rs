@@ -45,6 +45,15 @@ pub struct Config {
     /// Largest incoming e-mail processed, in bytes; a larger one is kept raw and listed as
     /// failed.
     pub mail_max_bytes: usize,
+    /// Where outgoing mail goes: an SMTP relay as `smtp://host:port` (STARTTLS when offered;
+    /// `?tls=required` to insist) or `smtps://host:port`. Unset: mail stays in the outbox.
+    pub smtp_relay: Option<String>,
+    /// User name for the relay, if it wants one.
+    pub smtp_username: Option<String>,
+    /// Password for the relay. Never logged nor shown.
+    pub smtp_password: Option<String>,
+    /// The sender of mail about a project without an active mailbox (an address).
+    pub mail_from: Option<String>,
     /// A request that takes longer is answered with 408.
     pub request_timeout_secs: u64,
     /// Database connections per app instance.
@@ -76,6 +85,10 @@ impl Default for Config {
             max_body_bytes: 2 * 1024 * 1024,
             attachment_max_bytes: 25 * 1024 * 1024,
             mail_max_bytes: 35 * 1024 * 1024,
+            smtp_relay: None,
+            smtp_username: None,
+            smtp_password: None,
+            mail_from: None,
             request_timeout_secs: 30,
             db_max_connections: 16,
             login_max_failures_account: 5,
@@ -101,6 +114,10 @@ impl fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("session_idle_minutes", &self.session_idle_minutes)
             .field("session_max_hours", &self.session_max_hours)
+            .field("smtp_relay", &self.smtp_relay.as_deref().map(mask_password))
+            .field("smtp_username", &self.smtp_username)
+            .field("smtp_password", &self.smtp_password.as_ref().map(|_| "***"))
+            .field("mail_from", &self.mail_from)
             .finish_non_exhaustive()
     }
 }
@@ -176,6 +193,29 @@ impl Config {
         if self.mail_max_bytes < 1024 {
             return bad("mail_max_bytes", "must be at least 1024");
         }
+        if let Some(relay) = &self.smtp_relay {
+            match Url::parse(relay) {
+                Ok(url) if matches!(url.scheme(), "smtp" | "smtps") && url.has_host() => {
+                    if url.password().is_some() || !url.username().is_empty() {
+                        return bad(
+                            "smtp_relay",
+                            "put the user name and password in smtp_username and smtp_password",
+                        );
+                    }
+                }
+                _ => {
+                    return bad(
+                        "smtp_relay",
+                        "must be an smtp://host:port or smtps://host:port URL",
+                    );
+                }
+            }
+        }
+        if let Some(from) = &self.mail_from
+            && (from.contains(['\r', '\n', ' ', '<', '>']) || !from.contains('@'))
+        {
+            return bad("mail_from", "must be a plain e-mail address");
+        }
         if self.request_timeout_secs == 0 {
             return bad("request_timeout_secs", "must be at least 1");
         }
@@ -210,6 +250,20 @@ impl Config {
             max_bytes: self.mail_max_bytes,
             attachment_max_bytes: self.attachment_max_bytes,
         }
+    }
+
+    /// What outgoing mail needs: the public URL (links, Message-ID host), the default sender
+    /// and the relay.
+    pub fn mail_out(&self) -> crate::mail::out::Settings {
+        crate::mail::out::Settings::new(
+            &self.public_url(),
+            self.mail_from.clone(),
+            self.smtp_relay.as_ref().map(|url| crate::mail::out::Relay {
+                url: url.clone(),
+                username: self.smtp_username.clone(),
+                password: self.smtp_password.clone().map(crate::mail::out::Secret),
+            }),
+        )
     }
 
     /// The largest request body an upload route accepts: one attachment plus a form.
@@ -338,5 +392,36 @@ mod tests {
             ..Config::default()
         };
         assert!(!format!("{config:?}").contains("hunter2"));
+        let config = Config {
+            smtp_relay: Some("smtp://relay.example.org:587?tls=required".into()),
+            smtp_username: Some("unitrack".into()),
+            smtp_password: Some("hunter2".into()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_ok());
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!format!("{:?}", config.mail_out()).contains("hunter2"));
+    }
+
+    #[test]
+    fn the_relay_is_an_smtp_url_without_credentials() {
+        for bad in ["http://relay:25", "smtp://u:hunter2@relay:25", "relay:25"] {
+            let config = Config {
+                smtp_relay: Some(bad.into()),
+                ..Config::default()
+            };
+            let err = config
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("UNITRACK_SMTP_RELAY"), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let config = Config {
+            mail_from: Some("Desk <desk@example.org>".into()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err());
     }
 }

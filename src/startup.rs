@@ -139,6 +139,7 @@ async fn run_with(
         pool.clone(),
         clock.clone(),
         std::time::Duration::from_secs(15),
+        config.mail_out(),
         stopped,
     ));
     let state = web::AppState::new(pool.clone(), clock, config.clone());

@@ -1,6 +1,11 @@
 //! The job loop every app instance runs: once a minute it enqueues the periodic sweep (one
 //! per minute across all instances, by idempotency key), then works off due jobs until none
 //! is left. Several instances share the queue through `claim`'s `SKIP LOCKED`.
+//!
+//! Besides its period, the loop wakes when a transaction that queued mail commits (`LISTEN`
+//! on `jobs::WAKE_CHANNEL`; every instance hears it, one claims each job), so mail
+//! leaves within a moment. Without a relay configured, mail jobs are not claimed: the mail
+//! stays queued.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,26 +18,40 @@ use tokio::sync::watch;
 use super::{Job, claim, complete, enqueue, fail};
 use crate::core::Result;
 use crate::core::time::Clock;
+use crate::mail::out::{self, Settings};
 use crate::tickets::sweeps;
 
 /// Records SLA breaches and auto-closes resolved tickets.
 pub const TICKET_SWEEP: &str = "ticket_sweep";
-const KINDS: &[&str] = &[TICKET_SWEEP];
 const LEASE: SignedDuration = SignedDuration::from_mins(5);
 
-/// Runs until `stop` turns true, waking every `every`.
+/// Runs until `stop` turns true, waking every `every` and whenever mail was queued.
 pub async fn run(
     pool: PgPool,
     clock: Arc<dyn Clock>,
     every: Duration,
+    mail: Settings,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut listener = listen(&pool).await;
     loop {
-        if let Err(e) = tick(&pool, clock.as_ref()).await {
+        if let Err(e) = tick_with(&pool, clock.as_ref(), Some(&mail)).await {
             tracing::warn!(error = %e, "job loop");
         }
+        let woken = async {
+            match listener.as_mut() {
+                Some(l) => l.recv().await.map(drop),
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
+            got = woken => {
+                if got.is_err() {
+                    // The connection broke: listen again (the period still runs meanwhile).
+                    listener = listen(&pool).await;
+                }
+            }
             _ = stop.changed() => {}
         }
         if *stop.borrow() {
@@ -41,8 +60,35 @@ pub async fn run(
     }
 }
 
-/// One round: schedule what is periodic, then run what is due.
+async fn listen(pool: &PgPool) -> Option<sqlx::postgres::PgListener> {
+    let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "job loop: cannot listen for wake-ups");
+            return None;
+        }
+    };
+    match listener.listen(super::WAKE_CHANNEL).await {
+        Ok(()) => Some(listener),
+        Err(e) => {
+            tracing::warn!(error = %e, "job loop: cannot listen for wake-ups");
+            None
+        }
+    }
+}
+
+/// One round without mail sending (see `tick_with`).
 pub async fn tick(pool: &PgPool, clock: &dyn Clock) -> Result<usize> {
+    tick_with(pool, clock, None).await
+}
+
+/// One round: schedule what is periodic, then run what is due. Mail is sent only with
+/// `mail` settings that name a relay.
+pub async fn tick_with(pool: &PgPool, clock: &dyn Clock, mail: Option<&Settings>) -> Result<usize> {
+    let kinds: &[&str] = match mail {
+        Some(Settings { relay: Some(_), .. }) => &[TICKET_SWEEP, out::SEND_JOB],
+        _ => &[TICKET_SWEEP],
+    };
     let now = clock.now();
     let minute = now.as_second().div_euclid(60);
     let mut conn = pool.acquire().await?;
@@ -57,9 +103,9 @@ pub async fn tick(pool: &PgPool, clock: &dyn Clock) -> Result<usize> {
     .await?;
     drop(conn);
     let mut ran = 0;
-    while let Some(job) = claim(pool, KINDS, clock.now(), LEASE).await? {
+    while let Some(job) = claim(pool, kinds, clock.now(), LEASE).await? {
         let now = clock.now();
-        match perform(pool, &job, now).await {
+        match perform(pool, mail, &job, now).await {
             Ok(()) => complete(pool, job.id, now).await?,
             Err(e) => {
                 tracing::warn!(job = job.id, kind = %job.kind, error = %e, "job failed");
@@ -71,10 +117,22 @@ pub async fn tick(pool: &PgPool, clock: &dyn Clock) -> Result<usize> {
     Ok(ran)
 }
 
-async fn perform(pool: &PgPool, job: &Job, now: jiff::Timestamp) -> Result<()> {
-    match job.kind.as_str() {
-        TICKET_SWEEP => sweeps::sweep(pool, now).await.map(drop),
-        other => Err(crate::core::Error::Internal(anyhow::anyhow!(
+async fn perform(
+    pool: &PgPool,
+    mail: Option<&Settings>,
+    job: &Job,
+    now: jiff::Timestamp,
+) -> Result<()> {
+    match (job.kind.as_str(), mail) {
+        (TICKET_SWEEP, _) => sweeps::sweep(pool, now).await.map(drop),
+        (out::SEND_JOB, Some(mail)) => match out::send::perform(pool, mail, job, now).await? {
+            out::send::Sent::Failed(why) => {
+                tracing::warn!(job = job.id, %why, "mail not delivered (permanent)");
+                Ok(())
+            }
+            out::send::Sent::Sent | out::send::Sent::Nothing => Ok(()),
+        },
+        (other, _) => Err(crate::core::Error::Internal(anyhow::anyhow!(
             "no runner for job kind {other}"
         ))),
     }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
 use super::parse::{self, Parsed};
-use super::{Mailbox, is_ours, sender, thread};
+use super::{Mailbox, is_ours, out, sender, thread};
 use crate::core::ids::TicketId;
 use crate::core::time::to_db;
 use crate::core::{Error, Result};
@@ -332,8 +332,22 @@ async fn handle(
     let actor = sender::actor(conn, sender, mailbox).await?;
     let mut note = String::new();
     let mut found = None;
+    let mut internal = false;
     if let Some(m) = thread::by_message_ids(conn, &parsed.answers).await? {
         match tickets::find_for_change_by_id(conn, &actor, m.ticket).await {
+            // A reply to an internal-note mail stays internal, or is not published at all.
+            Ok(ticket) if m.internal => {
+                if !decide(&actor, Action::SeeInternal, Target::Ticket(&ticket.facts())).allowed() {
+                    return Ok(Done::Failed(format!(
+                        "{} is an internal-note mail, and the sender may not write internal \
+                         notes on {}: not published",
+                        m.why,
+                        ticket.key()
+                    )));
+                }
+                internal = true;
+                found = Some((ticket, format!("{}, internal note", m.why)));
+            }
             Ok(ticket) if may_reply(&actor, &ticket) => found = Some((ticket, m.why)),
             Ok(_) | Err(Error::NotFound) => {
                 note = format!("{} matched, but the sender takes no part; ", m.why);
@@ -358,6 +372,7 @@ async fn handle(
         parsed: &parsed,
         mail,
         limits,
+        internal,
         now,
     };
     match found {
@@ -373,6 +388,8 @@ struct Input<'a> {
     parsed: &'a Parsed,
     mail: i64,
     limits: Limits,
+    /// The reply becomes an internal note (it answers an internal-note mail).
+    internal: bool,
     now: Timestamp,
 }
 
@@ -413,7 +430,19 @@ async fn open(
     };
     let key = tickets::create(conn, actor, &new, now).await?;
     let ticket = tickets::find_for_change(conn, actor, &key).await?;
-    let why = attach(conn, input, &ticket, None, why).await?;
+    let mut why = attach(conn, input, &ticket, None, why).await?;
+    // Automatic mail never gets here (ignored above), so a person wrote it: acknowledge.
+    if !out::queue_ack(
+        conn,
+        ticket.id,
+        actor.user_id,
+        parsed.message_id.as_deref(),
+        now,
+    )
+    .await?
+    {
+        why = format!("{why}; no acknowledgement (rate limit or undeliverable)");
+    }
     received(conn, input, &ticket, &why).await?;
     Ok(Done::Ticket {
         new: true,
@@ -433,7 +462,11 @@ async fn reply(
     mut why: String,
 ) -> Result<Done> {
     let Input {
-        actor, parsed, now, ..
+        actor,
+        parsed,
+        now,
+        internal,
+        ..
     } = *input;
     if let Some(into) = ticket.merged_into_id {
         let target = tickets::find_for_change_by_id(conn, actor, into).await?;
@@ -446,6 +479,18 @@ async fn reply(
     } else {
         body
     };
+    if internal {
+        let event =
+            tickets::add_comment(conn, actor, &ticket, &body, Visibility::Internal, now).await?;
+        let why = attach(conn, input, &ticket, Some(event), why).await?;
+        received(conn, input, &ticket, &why).await?;
+        return Ok(Done::Ticket {
+            new: false,
+            ticket: ticket.id,
+            key: ticket.key(),
+            why,
+        });
+    }
     let def = ticket.definition(conn).await?;
     let category = def
         .as_ref()
@@ -561,7 +606,11 @@ async fn attach(
             actor,
             ticket,
             &upload,
-            Visibility::Public,
+            if input.internal {
+                Visibility::Internal
+            } else {
+                Visibility::Public
+            },
             event,
             limits.attachment_max_bytes,
             now,
@@ -624,8 +673,24 @@ async fn bounce(
     )
     .await?;
     tickets::touch(conn, ticket.id, now).await?;
-    Ok(Done::Bounce(
-        Some((ticket.id, ticket.key())),
-        format!("delivery report, {}", m.why),
-    ))
+    let mut why = format!("delivery report, {}", m.why);
+    // A permanent failure of a mail we sent to that very address: no more mail to it until
+    // an admin clears the mark. (A report naming only someone else's Message-ID marks nobody.)
+    if report.permanent()
+        && let Some(recipient) = &report.recipient
+        && out::sent_to(conn, &report.original_ids, recipient).await?
+    {
+        let reason = format!(
+            "{} {}",
+            report.status.as_deref().unwrap_or(""),
+            report
+                .diagnostic
+                .as_deref()
+                .unwrap_or("permanent delivery failure")
+        );
+        if out::mark_undeliverable(conn, recipient, &reason, now).await? {
+            why = format!("{why}; {recipient} marked undeliverable");
+        }
+    }
+    Ok(Done::Bounce(Some((ticket.id, ticket.key())), why))
 }

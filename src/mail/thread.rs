@@ -2,9 +2,9 @@
 //! `References` newest first) that is known in `mail_thread_ids`; then a `[KEY-n]` subject
 //! tag, only when the sender takes part in that ticket; else none (a new ticket).
 //!
-//! `mail_thread_ids` is a view over the Message-IDs of stored incoming mail. Outgoing mail
-//! joins the same lookup by replacing the view (`create or replace view … union all select
-//! message_id, ticket_id from <outgoing table>`) in its migration: nothing here changes.
+//! `mail_thread_ids` is a view over the Message-IDs of stored incoming mail, of our own sent
+//! mail (`mail_out`) and of the root ids our mail referenced; `internal` says the id is of a
+//! mail that told of an internal note.
 
 use sqlx::PgConnection;
 
@@ -16,6 +16,8 @@ use crate::core::ids::{TicketId, TicketKey, UserId};
 pub struct Match {
     pub ticket: TicketId,
     pub why: String,
+    /// The message answered was our mail about an internal note.
+    pub internal: bool,
 }
 
 /// The first of `answers` (in their order) that belongs to a ticket's thread.
@@ -27,9 +29,9 @@ pub async fn by_message_ids(
         return Ok(None);
     }
     let ids: Vec<String> = answers.iter().map(|(id, _)| id.clone()).collect();
-    let found: Vec<(String, TicketId)> = sqlx::query_as(
-        "select distinct on (message_id) message_id, ticket_id from mail_thread_ids
-         where message_id = any($1)",
+    let found: Vec<(String, TicketId, bool)> = sqlx::query_as(
+        "select distinct on (message_id) message_id, ticket_id, internal from mail_thread_ids
+         where message_id = any($1) order by message_id, internal desc",
     )
     .bind(&ids)
     .fetch_all(conn)
@@ -37,10 +39,11 @@ pub async fn by_message_ids(
     Ok(answers.iter().find_map(|(id, header)| {
         found
             .iter()
-            .find(|(known, _)| known == id)
-            .map(|(_, ticket)| Match {
+            .find(|(known, _, _)| known == id)
+            .map(|(_, ticket, internal)| Match {
                 ticket: *ticket,
                 why: format!("{header} <{id}>"),
+                internal: *internal,
             })
     }))
 }
@@ -74,6 +77,7 @@ pub async fn by_tag(
         Some((ticket, Some(relation))) => Some(Match {
             ticket,
             why: format!("subject tag [{key}], sender is {relation}"),
+            internal: false,
         }),
         _ => None,
     })

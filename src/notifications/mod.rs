@@ -10,7 +10,8 @@
 //!
 //! Preferences: per kind of event, one switch per channel (in-app, e-mail). Defaults live in
 //! code ([`Kind::default_for`]); a user has rows only for kinds they changed. E-mail delivery
-//! reads the same rows through [`push_wants`] with [`Channel::Email`]. Does not send mail.
+//! reads the same rows through [`push_wants`] with [`Channel::Email`]: [`fan_out`] also queues
+//! the mails (`mail::out`), which sends them.
 
 use jiff::Timestamp;
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
@@ -203,6 +204,13 @@ pub struct Notice {
     pub text: String,
 }
 
+impl Notice {
+    /// Only for those who may read the ticket's internal data.
+    pub fn is_internal(&self) -> bool {
+        self.internal || self.kind.always_internal()
+    }
+}
+
 /// Appends the SQL truth "the user `user` (an alias of `users`) wants notices of `kind` by
 /// `channel`": their stored choice, else the default in code.
 pub fn push_wants(qb: &mut QueryBuilder<Postgres>, user: &str, kind: Kind, channel: Channel) {
@@ -217,7 +225,9 @@ pub fn push_wants(qb: &mut QueryBuilder<Postgres>, user: &str, kind: Kind, chann
 }
 
 /// Writes the notice for each of its recipients, in one statement; returns how many got it.
-/// `event` is the ticket event it tells of; `actor` (who did it) never gets it.
+/// `event` is the ticket event it tells of; `actor` (who did it) never gets it. Those who want
+/// it by e-mail get a mail in the outbox too (`mail::out::queue_notice`), in the same
+/// transaction.
 pub async fn fan_out(
     conn: &mut PgConnection,
     ticket: TicketId,
@@ -238,10 +248,28 @@ pub async fn fan_out(
         .push(", ")
         .push_bind(&notice.text)
         .push(", ")
-        .push_bind(to_db(now))
-        .push(" from tickets t cross join lateral (");
-    if !notice.audience.push_members(&mut qb) {
+        .push_bind(to_db(now));
+    if !push_recipients(&mut qb, ticket, actor, notice, Channel::InApp) {
         return Ok(0);
+    }
+    let done = qb.build().execute(&mut *conn).await?.rows_affected();
+    crate::mail::out::queue_notice(conn, ticket, event, actor, notice, now).await?;
+    Ok(done)
+}
+
+/// Appends ` from tickets t … join users u … where …`: the users `u` who hear of `notice`
+/// about the ticket `t` by `channel` (active, not the actor, wanting it, allowed to see it).
+/// False when the audience is empty (nothing appended that can run).
+pub fn push_recipients(
+    qb: &mut QueryBuilder<Postgres>,
+    ticket: TicketId,
+    actor: Option<UserId>,
+    notice: &Notice,
+    channel: Channel,
+) -> bool {
+    qb.push(" from tickets t cross join lateral (");
+    if !notice.audience.push_members(qb) {
+        return false;
     }
     qb.push(") r(user_id) join users u on u.id = r.user_id where t.id = ")
         .push_bind(ticket)
@@ -250,13 +278,13 @@ pub async fn fan_out(
         qb.push(" and u.id <> ").push_bind(actor);
     }
     qb.push(" and ");
-    push_wants(&mut qb, "u", notice.kind, Channel::InApp);
-    if notice.internal || notice.kind.always_internal() {
-        policy::push_user_may_see_internal(&mut qb, "u", "t");
+    push_wants(qb, "u", notice.kind, channel);
+    if notice.is_internal() {
+        policy::push_user_may_see_internal(qb, "u", "t");
     } else {
-        policy::push_user_may_view(&mut qb, "u", "t");
+        policy::push_user_may_view(qb, "u", "t");
     }
-    Ok(qb.build().execute(conn).await?.rows_affected())
+    true
 }
 
 /// Tells the members of `group` about `ticket` (e.g. an SLA breach), as the system: only

@@ -4,6 +4,7 @@
 
 mod account;
 mod admin;
+mod approval_links;
 mod assets;
 mod attachments;
 mod auth;
@@ -224,6 +225,8 @@ pub fn routes() -> Vec<Route> {
         Route::get("/search", SignedIn, tickets::search),
         Route::get("/password/set/{token}", Public, password::form),
         Route::post("/password/set/{token}", Public, password::set),
+        Route::get("/approval-links/{token}", Public, approval_links::show),
+        Route::post("/approval-links/{token}", Public, approval_links::decide),
         Route::get(
             "/people/{id}/permissions",
             SignedIn,
@@ -267,6 +270,11 @@ pub fn routes() -> Vec<Route> {
             "/admin/users/{id}/password-link",
             Global(AdminUsers),
             admin::users::password_link,
+        ),
+        Route::post(
+            "/admin/users/{id}/deliverable",
+            Global(AdminUsers),
+            admin::users::deliverable,
         ),
         Route::get("/admin/groups", Global(AdminGroups), admin::groups::list),
         Route::post("/admin/groups", Global(AdminGroups), admin::groups::create),

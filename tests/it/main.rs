@@ -15,6 +15,7 @@ mod jobs;
 mod layout;
 mod listener;
 mod mail;
+mod mail_out;
 mod merge;
 mod notifications;
 mod policy;

@@ -248,6 +248,9 @@ struct ProblemsPage {
     shell: Shell,
     problems: Vec<Problem>,
     next: Option<i64>,
+    /// Outgoing mail not sent (yet): the newest 50.
+    outgoing: Vec<mail::out::Waiting>,
+    relay: bool,
 }
 
 pub async fn problems(
@@ -269,6 +272,8 @@ pub async fn problems(
             shell: shell.at("admin"),
             problems,
             next,
+            outgoing: mail::out::waiting(&mut conn, 50).await?,
+            relay: state.config.smtp_relay.is_some(),
         },
     )
 }

@@ -12,6 +12,7 @@ use crate::audit::{self, Change};
 use crate::core::ids::{OrgUnitId, RoleId, UserId};
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{self, Action, Actor, Permission, Target};
+use crate::mail::out;
 use crate::people::roles::{self, Holder, Membership, Role};
 use crate::people::{self, groups, tokens, users};
 use crate::projects::{self, Project, org};
@@ -175,6 +176,9 @@ struct ShowPage {
     memberships: Vec<Membership>,
     errors: FieldErrors,
     link: Option<String>,
+    /// The set-password link was queued to be mailed.
+    mailed: bool,
+    undeliverable: Option<out::Undeliverable>,
 }
 
 async fn show_page(
@@ -183,7 +187,7 @@ async fn show_page(
     id: UserId,
     form: Option<UserForm>,
     errors: FieldErrors,
-    link: Option<String>,
+    link: Option<(String, bool)>,
 ) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
     let user = users::find(&mut conn, id).await?;
@@ -202,10 +206,12 @@ async fn show_page(
             projects: projects::list(&mut conn).await?,
             groups: groups::of_user(&mut conn, id).await?,
             memberships: roles::memberships_of(&mut conn, Holder::User(id)).await?,
+            undeliverable: out::undeliverable(&mut conn, id).await?,
             user,
             form,
             errors,
-            link,
+            mailed: link.as_ref().is_some_and(|(_, mailed)| *mailed),
+            link: link.map(|(url, _)| url),
         },
     )
 }
@@ -312,8 +318,8 @@ pub async fn activate(
     set_active(&state, shell, &actor, &id, true).await
 }
 
-/// Makes a single-use set-password link and shows it once (e-mail delivery comes with the
-/// mail channel; until then the admin passes it on).
+/// Makes a single-use set-password link, mails it to the person through the outbox (unless
+/// their address is undeliverable) and shows it once, for passing it on another way.
 pub async fn password_link(
     State(state): State<AppState>,
     shell: Shell,
@@ -330,6 +336,8 @@ pub async fn password_link(
         return show_page(&state, shell, id, None, errors, None).await;
     }
     let token = tokens::create(&mut tx, id, Some(actor.user_id), now).await?;
+    let link = format!("{}/password/set/{token}", state.config.public_url());
+    let mailed = out::queue_set_password(&mut tx, id, &link, now).await?;
     audit::record(
         &mut tx,
         actor.user_id,
@@ -338,8 +346,39 @@ pub async fn password_link(
     )
     .await?;
     tx.commit().await?;
-    let link = format!("{}/password/set/{token}", state.config.public_url());
-    show_page(&state, shell, id, None, FieldErrors::new(), Some(link)).await
+    show_page(
+        &state,
+        shell,
+        id,
+        None,
+        FieldErrors::new(),
+        Some((link, mailed)),
+    )
+    .await
+}
+
+/// Mail may go to the person again (after a permanent bounce marked them undeliverable).
+pub async fn deliverable(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id: UserId = parse_id(&id)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    users::find(&mut tx, id).await?;
+    if out::clear_undeliverable(&mut tx, id).await? {
+        audit::record(
+            &mut tx,
+            actor.user_id,
+            now,
+            Change::new("user", id, "mail_deliverable"),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    show_page(&state, shell, id, None, FieldErrors::new(), None).await
 }
 
 struct PermissionRow {

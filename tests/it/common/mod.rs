@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod smtp_sink;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::OnceLock;

@@ -1,0 +1,310 @@
+//! Outbound e-mail: the outbox `mail_out`. A mail is queued in the transaction of its cause
+//! (a ticket event's notice, an acknowledgement, a set-password link) together with a
+//! `mail_send` job; the job renders it once (`render`: Message-ID, threading headers, text and
+//! HTML from `templates/mail/`), stores the bytes, and sends exactly those through the relay
+//! (`send`). Owns `mail_out`, `approval_tokens` and the undeliverable mark on users.
+//! See `docs/mail.md`.
+
+mod render;
+pub mod send;
+pub mod tokens;
+
+use std::fmt;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::core::Result;
+use crate::core::ids::{TicketId, UserId};
+use crate::core::time::to_db;
+use crate::jobs;
+use crate::notifications::{self, Channel, Kind, Notice};
+
+pub use render::{check_crlf, normalise_crlf, one_line};
+
+/// The job that renders and sends one mail (payload `{"id": <mail_out id>}`).
+pub const SEND_JOB: &str = "mail_send";
+/// Acknowledgements to one sender address within `ACK_WINDOW`.
+pub const ACK_LIMIT: i64 = 5;
+pub const ACK_WINDOW: SignedDuration = SignedDuration::from_hours(1);
+
+/// A secret setting: never in logs nor in `Debug`.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The SMTP relay mail is handed to.
+#[derive(Clone, Debug)]
+pub struct Relay {
+    /// `smtp://host:port` (plain; `?tls=required` for STARTTLS) or `smtps://host:port`.
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+/// What outgoing mail needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The public URL, without a trailing slash (links in mail).
+    pub base_url: String,
+    /// The host of the public URL: the right-hand side of our Message-IDs.
+    pub host: String,
+    /// The sender when a project has no active mailbox.
+    pub default_from: Option<String>,
+    /// Unset: mail stays queued (the admin sees it on Mail problems).
+    pub relay: Option<Relay>,
+}
+
+impl Settings {
+    pub fn new(base_url: &str, default_from: Option<String>, relay: Option<Relay>) -> Self {
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        let host = url::Url::parse(&base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "localhost".into());
+        Self {
+            base_url,
+            host,
+            default_from,
+            relay,
+        }
+    }
+}
+
+/// The outbox kind of a notice.
+fn kind_of(kind: Kind) -> &'static str {
+    match kind {
+        Kind::NewInGroup => "new_in_group",
+        Kind::Assigned => "assigned",
+        Kind::PublicReply => "reply",
+        Kind::InternalNote => "internal_note",
+        Kind::StateChange => "state",
+        Kind::ApprovalRequested => "approval",
+        Kind::SlaBreach => "sla_breach",
+    }
+}
+
+/// The SQL truth "user `u` may be mailed": not marked undeliverable, not one of our own
+/// mailbox addresses.
+const DELIVERABLE: &str = " and u.undeliverable_at is null
+    and not exists (select 1 from mailboxes ob where ob.address = lower(u.email))";
+
+/// Queues the mail of a notice for everyone who hears of it and wants it by e-mail (the same
+/// audience and visibility as the in-app notice). Returns how many were queued.
+pub async fn queue_notice(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    event: Option<i64>,
+    actor: Option<UserId>,
+    notice: &Notice,
+    now: Timestamp,
+) -> Result<u64> {
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+        "insert into mail_out (id, ticket_id, user_id, to_address, kind, event_id, data, internal,
+                               created_at)
+         select gen_random_uuid(), t.id, u.id, u.email, ",
+    );
+    qb.push_bind(kind_of(notice.kind))
+        .push(", ")
+        .push_bind(event)
+        .push(", ")
+        .push_bind(sqlx::types::Json(json!({ "text": notice.text })))
+        .push(", ")
+        .push_bind(notice.kind == Kind::InternalNote)
+        .push(", ")
+        .push_bind(to_db(now));
+    if !notifications::push_recipients(&mut qb, ticket, actor, notice, Channel::Email) {
+        return Ok(0);
+    }
+    qb.push(DELIVERABLE).push(" returning id");
+    let ids: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
+    enqueue(conn, &ids, now).await?;
+    Ok(ids.len() as u64)
+}
+
+/// Queues the acknowledgement of a ticket opened by `user`'s mail (`answers`: its
+/// Message-ID), unless the address had `ACK_LIMIT` acknowledgements within `ACK_WINDOW`, is
+/// undeliverable or is ours. True when queued.
+pub async fn queue_ack(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    user: UserId,
+    answers: Option<&str>,
+    now: Timestamp,
+) -> Result<bool> {
+    let since = now.saturating_sub(ACK_WINDOW).unwrap_or(now);
+    let id: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "insert into mail_out (id, ticket_id, user_id, to_address, kind, answers, created_at)
+         select gen_random_uuid(), $1, u.id, u.email, 'ack', $3, $4 from users u
+         where u.id = $2 and u.active {DELIVERABLE}
+           and (select count(*) from mail_out a
+                where a.kind = 'ack' and lower(a.to_address) = lower(u.email)
+                  and a.created_at > $5) < $6
+         returning id"
+    )))
+    .bind(ticket)
+    .bind(user)
+    .bind(answers)
+    .bind(to_db(now))
+    .bind(to_db(since))
+    .bind(ACK_LIMIT)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match id {
+        Some(id) => {
+            enqueue(conn, &[id], now).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Queues a set-password link for `user`. False when the user may not be mailed.
+pub async fn queue_set_password(
+    conn: &mut PgConnection,
+    user: UserId,
+    link: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    let id: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "insert into mail_out (id, user_id, to_address, kind, data, created_at)
+         select gen_random_uuid(), u.id, u.email, 'set_password', $2, $3 from users u
+         where u.id = $1 and u.active {DELIVERABLE}
+         returning id"
+    )))
+    .bind(user)
+    .bind(sqlx::types::Json(json!({ "link": link })))
+    .bind(to_db(now))
+    .fetch_optional(&mut *conn)
+    .await?;
+    match id {
+        Some(id) => {
+            enqueue(conn, &[id], now).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// A job per mail (the mail id is the idempotency key), in one statement, and a wake-up for
+/// the job loops, delivered when the transaction commits.
+async fn enqueue(conn: &mut PgConnection, ids: &[Uuid], now: Timestamp) -> Result<()> {
+    let payloads: Vec<serde_json::Value> = ids.iter().map(|id| json!({ "id": id })).collect();
+    let keys: Vec<String> = ids.iter().map(|id| format!("{SEND_JOB}:{id}")).collect();
+    jobs::enqueue_all(conn, SEND_JOB, &payloads, &keys, now).await?;
+    Ok(())
+}
+
+/// Was one of `message_ids` a mail of ours to `address`?
+pub async fn sent_to(
+    conn: &mut PgConnection,
+    message_ids: &[String],
+    address: &str,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "select exists (select 1 from mail_out
+                        where message_id = any($1) and lower(to_address) = lower($2))",
+    )
+    .bind(message_ids)
+    .bind(address.trim())
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Marks the account with this address undeliverable (a permanent bounce); returns whether
+/// one was marked now.
+pub async fn mark_undeliverable(
+    conn: &mut PgConnection,
+    address: &str,
+    why: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    let why: String = one_line(why).chars().take(500).collect();
+    let done = sqlx::query(
+        "update users set undeliverable_at = $2, undeliverable_why = $3
+         where lower(email) = lower($1) and undeliverable_at is null",
+    )
+    .bind(address.trim())
+    .bind(to_db(now))
+    .bind(&why)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Mail may go to the user again (the admin fixed the address or the mailbox).
+pub async fn clear_undeliverable(conn: &mut PgConnection, user: UserId) -> Result<bool> {
+    let done = sqlx::query(
+        "update users set undeliverable_at = null, undeliverable_why = null
+         where id = $1 and undeliverable_at is not null",
+    )
+    .bind(user)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Why mail does not reach a user, when it does not.
+#[derive(Debug, Clone, FromRow)]
+pub struct Undeliverable {
+    pub since: jiff_sqlx::Timestamp,
+    pub why: Option<String>,
+}
+
+impl Undeliverable {
+    pub fn when(&self) -> String {
+        self.since
+            .to_jiff()
+            .strftime("%Y-%m-%d %H:%M UTC")
+            .to_string()
+    }
+}
+
+pub async fn undeliverable(conn: &mut PgConnection, user: UserId) -> Result<Option<Undeliverable>> {
+    Ok(sqlx::query_as(
+        "select undeliverable_at as since, undeliverable_why as why from users
+         where id = $1 and undeliverable_at is not null",
+    )
+    .bind(user)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// A mail not (yet) sent, for the admin.
+#[derive(Debug, Clone, FromRow)]
+pub struct Waiting {
+    pub to_address: String,
+    pub kind: String,
+    pub subject: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: jiff_sqlx::Timestamp,
+}
+
+impl Waiting {
+    pub fn when(&self) -> String {
+        self.created_at
+            .to_jiff()
+            .strftime("%Y-%m-%d %H:%M UTC")
+            .to_string()
+    }
+}
+
+/// Mail still queued or failed, newest first, at most `limit`.
+pub async fn waiting(conn: &mut PgConnection, limit: i64) -> Result<Vec<Waiting>> {
+    Ok(sqlx::query_as(
+        "select to_address, kind, subject, status, attempts, last_error, created_at
+         from mail_out where status <> 'sent' order by created_at desc limit $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
