@@ -45,6 +45,12 @@ pub struct Config {
     /// Largest incoming e-mail processed, in bytes; a larger one is kept raw and listed as
     /// failed.
     pub mail_max_bytes: usize,
+    /// Address the SMTP listener accepts mail on (e.g. `127.0.0.1:2525`); off when unset.
+    pub smtp_listen: Option<SocketAddr>,
+    /// SMTP connections served at once; more are answered 421 and closed.
+    pub smtp_max_connections: usize,
+    /// An SMTP client silent for this long (one command, one line of data) is disconnected.
+    pub smtp_timeout_secs: u64,
     /// A request that takes longer is answered with 408.
     pub request_timeout_secs: u64,
     /// Database connections per app instance.
@@ -76,6 +82,9 @@ impl Default for Config {
             max_body_bytes: 2 * 1024 * 1024,
             attachment_max_bytes: 25 * 1024 * 1024,
             mail_max_bytes: 35 * 1024 * 1024,
+            smtp_listen: None,
+            smtp_max_connections: 50,
+            smtp_timeout_secs: 300,
             request_timeout_secs: 30,
             db_max_connections: 16,
             login_max_failures_account: 5,
@@ -176,6 +185,12 @@ impl Config {
         if self.mail_max_bytes < 1024 {
             return bad("mail_max_bytes", "must be at least 1024");
         }
+        if self.smtp_max_connections == 0 {
+            return bad("smtp_max_connections", "must be at least 1");
+        }
+        if self.smtp_timeout_secs == 0 {
+            return bad("smtp_timeout_secs", "must be at least 1");
+        }
         if self.request_timeout_secs == 0 {
             return bad("request_timeout_secs", "must be at least 1");
         }
@@ -209,6 +224,21 @@ impl Config {
         crate::mail::Limits {
             max_bytes: self.mail_max_bytes,
             attachment_max_bytes: self.attachment_max_bytes,
+        }
+    }
+
+    /// How the SMTP listener behaves.
+    pub fn smtp_settings(&self) -> crate::mail::smtp::Settings {
+        crate::mail::smtp::Settings {
+            hostname: self
+                .base_url
+                .as_ref()
+                .and_then(|u| u.host_str())
+                .unwrap_or("localhost")
+                .to_owned(),
+            limits: self.mail_limits(),
+            max_connections: self.smtp_max_connections,
+            timeout: std::time::Duration::from_secs(self.smtp_timeout_secs),
         }
     }
 

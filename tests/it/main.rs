@@ -21,4 +21,5 @@ mod policy;
 mod processes;
 mod shell;
 mod sla_admin;
+mod smtp;
 mod tickets;
