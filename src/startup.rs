@@ -159,6 +159,7 @@ async fn run_with(
     let jobs = tokio::spawn(crate::jobs::runner::run(
         pool.clone(),
         clock.clone(),
+        config.mail_limits(),
         std::time::Duration::from_secs(15),
         stopped,
     ));

@@ -3,6 +3,7 @@
 //! `smtp`, IMAP polling in `imap`) feeds. Owns `mailboxes` and `mail_in`. Tickets, comments, accounts and files are made
 //! through their own modules. Outbound mail is not here yet. See `docs/mail.md`.
 
+pub mod imap;
 pub mod ingest;
 pub mod parse;
 mod sender;
