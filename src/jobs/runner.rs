@@ -92,7 +92,9 @@ async fn perform(pool: &PgPool, job: &Job, limits: Limits, now: jiff::Timestamp)
         TICKET_SWEEP => sweeps::sweep(pool, now).await.map(drop),
         IMAP_POLL => {
             let mailbox: MailboxId = serde_json::from_value(job.payload.0["mailbox_id"].clone())
-                .map_err(|e| crate::core::Error::Internal(anyhow::anyhow!("imap_poll payload: {e}")))?;
+                .map_err(|e| {
+                    crate::core::Error::Internal(anyhow::anyhow!("imap_poll payload: {e}"))
+                })?;
             imap::poll(pool, mailbox, limits, now).await.map(drop)
         }
         other => Err(crate::core::Error::Internal(anyhow::anyhow!(

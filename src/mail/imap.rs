@@ -134,7 +134,10 @@ pub async fn save(
     }
     let port = input.port.trim().parse::<u16>().ok().filter(|p| *p > 0);
     if port.is_none() {
-        errors.add("port", "Enter a port between 1 and 65535 (993, or 143 with STARTTLS).");
+        errors.add(
+            "port",
+            "Enter a port between 1 and 65535 (993, or 143 with STARTTLS).",
+        );
     }
     if !TLS_MODES.contains(&input.tls.as_str()) {
         errors.add("tls", "Choose how the connection is secured.");
@@ -274,12 +277,14 @@ pub async fn poll(
     if let Some(message) = &error {
         tracing::warn!(mailbox = %target.address, host = %account.host, error = %message, "imap poll");
     }
-    sqlx::query("update imap_accounts set last_polled_at = $2, last_error = $3 where mailbox_id = $1")
-        .bind(mailbox)
-        .bind(to_db(now))
-        .bind(&error)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "update imap_accounts set last_polled_at = $2, last_error = $3 where mailbox_id = $1",
+    )
+    .bind(mailbox)
+    .bind(to_db(now))
+    .bind(&error)
+    .execute(pool)
+    .await?;
     Ok(Polled { taken, error })
 }
 
@@ -380,28 +385,35 @@ async fn run_round(
 ) -> std::result::Result<(), Failure> {
     let client = tokio::time::timeout(CONNECT_TIMEOUT, connect(account))
         .await
-        .map_err(|_| Failure::Imap(format!("no answer from {}:{}", account.host, account.port)))??;
+        .map_err(|_| {
+            Failure::Imap(format!("no answer from {}:{}", account.host, account.port))
+        })??;
     let mut session = client
         .login(&account.username, &account.password)
         .await
         .map_err(|(e, _)| Failure::Imap(format!("login as {} refused: {e}", account.username)))?;
-    let selected = session.select(&account.folder).await.map_err(|e| {
-        Failure::Imap(format!("cannot open folder {}: {e}", account.folder))
-    })?;
+    let selected = session
+        .select(&account.folder)
+        .await
+        .map_err(|e| Failure::Imap(format!("cannot open folder {}: {e}", account.folder)))?;
     let validity = selected.uid_validity.map(i64::from);
     let mut last_uid = account.last_uid;
     if validity != account.uid_validity {
         // A new folder (or the first round): its UIDs start over.
         last_uid = 0;
-        sqlx::query("update imap_accounts set uid_validity = $2, last_uid = 0 where mailbox_id = $1")
-            .bind(account.mailbox_id)
-            .bind(validity)
-            .execute(pool)
-            .await?;
+        sqlx::query(
+            "update imap_accounts set uid_validity = $2, last_uid = 0 where mailbox_id = $1",
+        )
+        .bind(account.mailbox_id)
+        .bind(validity)
+        .execute(pool)
+        .await?;
     }
     // Exists already: fine (the error is ignored); any real problem shows at MOVE.
     let _ = session.create(&account.processed_folder).await;
-    let found = session.uid_search(format!("UID {}:*", last_uid + 1)).await?;
+    let found = session
+        .uid_search(format!("UID {}:*", last_uid + 1))
+        .await?;
     // `N:*` always includes the newest message, even below N.
     let mut uids: Vec<u32> = found
         .into_iter()
@@ -429,11 +441,13 @@ async fn run_round(
             let outcome = ingest(pool, mailbox, &raw, Source::Imap, limits, now).await?;
             tracing::info!(mailbox = %mailbox.address, uid, %outcome, "imap: message taken");
             *taken += 1;
-            sqlx::query("update imap_accounts set last_uid = greatest(last_uid, $2) where mailbox_id = $1")
-                .bind(account.mailbox_id)
-                .bind(i64::from(uid))
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "update imap_accounts set last_uid = greatest(last_uid, $2) where mailbox_id = $1",
+            )
+            .bind(account.mailbox_id)
+            .bind(i64::from(uid))
+            .execute(pool)
+            .await?;
             done.push(uid.to_string());
         }
         if !done.is_empty() {

@@ -11,6 +11,7 @@ mod change_from_hell;
 mod common;
 mod conversation;
 mod desk;
+mod imap;
 mod jobs;
 mod layout;
 mod listener;
