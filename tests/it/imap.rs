@@ -467,3 +467,101 @@ async fn account_input_is_checked_and_the_password_never_shows_in_debug() {
     assert!(!format!("{stored:?}").contains("hunter2"));
     assert!(!format!("{:?}", account(1, "x", "hunter2")).contains("hunter2"));
 }
+
+#[tokio::test]
+async fn an_admin_sets_up_an_imap_account_and_never_sees_the_password_again() {
+    let dovecot = Dovecot::start();
+    let (mut app, mailbox) = setup(&dovecot, "INBOX").await;
+    let mut conn = app.pool.acquire().await.unwrap();
+    imap::remove(&mut conn, mailbox).await.unwrap();
+    drop(conn);
+    app.create_user("admin@example.com", "Alex Admin", true)
+        .await;
+    app.login("admin@example.com").await;
+    let page = format!("/admin/mailboxes/{mailbox}");
+    let action = format!("{page}/imap");
+    app.get(&page)
+        .await
+        .assert_status(axum::http::StatusCode::OK)
+        .assert_contains("IMAP account")
+        .assert_not_contains("Remove IMAP account");
+    let port = dovecot.port.to_string();
+    // Bad input: 422, messages next to the fields, input kept, the password not echoed.
+    app.post_form(
+        &action,
+        &[
+            ("host", "imap.example.org"),
+            ("port", "99999"),
+            ("tls", "none"),
+            ("username", "desk"),
+            ("password", "typed-secret"),
+            ("folder", "INBOX"),
+            ("processed_folder", "Done"),
+            ("active", "on"),
+        ],
+    )
+    .await
+    .assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("Enter a port between 1 and 65535")
+    .assert_contains("only for an IMAP server on this machine")
+    .assert_contains("imap.example.org")
+    .assert_not_contains("typed-secret");
+    app.post_form(
+        &action,
+        &[
+            ("host", "127.0.0.1"),
+            ("port", &port),
+            ("tls", "none"),
+            ("username", USER),
+            ("password", PASSWORD),
+            ("folder", "INBOX"),
+            ("processed_folder", "Done"),
+            ("active", "on"),
+        ],
+    )
+    .await
+    .assert_redirect_to(&page);
+    app.get(&page)
+        .await
+        .assert_contains("Remove IMAP account")
+        .assert_contains("(unchanged; type to replace)")
+        .assert_not_contains(PASSWORD);
+    // Saved again with the password left empty: the stored one stays and polling works.
+    app.post_form(
+        &action,
+        &[
+            ("host", "127.0.0.1"),
+            ("port", &port),
+            ("tls", "none"),
+            ("username", USER),
+            ("password", ""),
+            ("folder", "INBOX"),
+            ("processed_folder", "Done"),
+            ("active", "on"),
+        ],
+    )
+    .await
+    .assert_redirect_to(&page);
+    dovecot
+        .append("INBOX", &[message("d1@client.example", "Hi", "")])
+        .await;
+    let polled = imap::poll(&app.pool, mailbox, LIMITS, app.clock.now_ts())
+        .await
+        .unwrap();
+    assert_eq!(polled.taken, 1, "{polled:?}");
+    assert_eq!(dovecot.count("Done").await, 1);
+    assert_eq!(
+        app.count("select count(*) from admin_audit where entity = 'imap_account'")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("select count(*) from admin_audit where entity = 'imap_account' and (coalesce(before::text, '') || coalesce(after::text, '')) like '%s3cret%'")
+            .await,
+        0
+    );
+    app.post_form(&format!("{page}/imap/delete"), &[])
+        .await
+        .assert_redirect_to(&page);
+    assert_eq!(app.count("select count(*) from imap_accounts").await, 0);
+}
