@@ -338,3 +338,30 @@ async fn garbage_bare_lf_and_a_database_failure_get_sane_answers() {
     assert!(transcript.contains("451 4.3.0"), "{transcript}");
     smtp.stop().await;
 }
+
+#[tokio::test]
+async fn connections_over_the_cap_are_turned_away_and_stop_ends_idle_sessions() {
+    let app = TestApp::new().await;
+    let smtp = Listener::start(&app).await;
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        let stream = TcpStream::connect(smtp.addr).await.unwrap();
+        let mut read = BufReader::new(stream);
+        let mut line = String::new();
+        read.read_line(&mut line).await.unwrap();
+        assert!(line.starts_with("220 desk.example.org ESMTP"), "{line}");
+        open.push(read);
+    }
+    let stream = TcpStream::connect(smtp.addr).await.unwrap();
+    let mut read = BufReader::new(stream);
+    let mut line = String::new();
+    read.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("421 4.3.2"), "{line}");
+    // Shutdown: the idle sessions are told so and closed, and the listener ends.
+    smtp.stop().await;
+    for mut read in open {
+        let mut line = String::new();
+        read.read_line(&mut line).await.unwrap();
+        assert!(line.starts_with("421 4.3.2 Shutting down"), "{line}");
+    }
+}
