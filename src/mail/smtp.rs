@@ -64,7 +64,12 @@ pub async fn serve(
             break;
         }
         tokio::select! {
-            _ = stop.changed() => {}
+            changed = stop.changed() => {
+                // The sender is gone: nobody can stop us any more, so stop now.
+                if changed.is_err() {
+                    break;
+                }
+            }
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => match permits.clone().try_acquire_owned() {
@@ -73,6 +78,8 @@ pub async fn serve(
                             (pool.clone(), settings.clone(), clock.clone(), stop.clone());
                         sessions.spawn(async move {
                             let _permit = permit;
+                            // Replies are whole lines already: send each at once.
+                            let _ = stream.set_nodelay(true);
                             if let Err(e) = session(stream, peer, &pool, &settings, clock.as_ref(), stop).await {
                                 tracing::debug!(%peer, error = %e, "smtp session ended");
                             }
@@ -269,9 +276,12 @@ async fn deliver(
     }
 }
 
+/// One reply in one write: two small writes would wait for the client's delayed ACK.
 async fn reply<W: AsyncWrite + Unpin>(write: &mut W, text: &str) -> std::io::Result<()> {
-    write.write_all(text.as_bytes()).await?;
-    write.write_all(b"\r\n").await?;
+    let mut line = Vec::with_capacity(text.len() + 2);
+    line.extend_from_slice(text.as_bytes());
+    line.extend_from_slice(b"\r\n");
+    write.write_all(&line).await?;
     write.flush().await
 }
 
