@@ -377,7 +377,12 @@ fn mail_ingest(config: &Config, mailbox: &str) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let database = match startup::open_database(config).await {
+        // One message, one connection: no pool to fill, no migrations (the server runs them).
+        let config = Config {
+            db_max_connections: 1,
+            ..config.clone()
+        };
+        let database = match startup::open_database(&config).await {
             Ok(database) => database,
             Err(e) => {
                 eprintln!("error: database unreachable, try again later: {e:#}");

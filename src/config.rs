@@ -54,6 +54,12 @@ pub struct Config {
     pub smtp_password: Option<String>,
     /// The sender of mail about a project without an active mailbox (an address).
     pub mail_from: Option<String>,
+    /// Address the SMTP listener accepts mail on (e.g. `127.0.0.1:2525`); off when unset.
+    pub smtp_listen: Option<SocketAddr>,
+    /// SMTP connections served at once; more are answered 421 and closed.
+    pub smtp_max_connections: usize,
+    /// An SMTP client silent for this long (one command, one line of data) is disconnected.
+    pub smtp_timeout_secs: u64,
     /// A request that takes longer is answered with 408.
     pub request_timeout_secs: u64,
     /// Database connections per app instance.
@@ -89,6 +95,9 @@ impl Default for Config {
             smtp_username: None,
             smtp_password: None,
             mail_from: None,
+            smtp_listen: None,
+            smtp_max_connections: 50,
+            smtp_timeout_secs: 300,
             request_timeout_secs: 30,
             db_max_connections: 16,
             login_max_failures_account: 5,
@@ -216,6 +225,12 @@ impl Config {
         {
             return bad("mail_from", "must be a plain e-mail address");
         }
+        if self.smtp_max_connections == 0 {
+            return bad("smtp_max_connections", "must be at least 1");
+        }
+        if self.smtp_timeout_secs == 0 {
+            return bad("smtp_timeout_secs", "must be at least 1");
+        }
         if self.request_timeout_secs == 0 {
             return bad("request_timeout_secs", "must be at least 1");
         }
@@ -264,6 +279,21 @@ impl Config {
                 password: self.smtp_password.clone().map(crate::mail::out::Secret),
             }),
         )
+    }
+
+    /// How the SMTP listener behaves.
+    pub fn smtp_settings(&self) -> crate::mail::smtp::Settings {
+        crate::mail::smtp::Settings {
+            hostname: self
+                .base_url
+                .as_ref()
+                .and_then(|u| u.host_str())
+                .unwrap_or("localhost")
+                .to_owned(),
+            limits: self.mail_limits(),
+            max_connections: self.smtp_max_connections,
+            timeout: std::time::Duration::from_secs(self.smtp_timeout_secs),
+        }
     }
 
     /// The largest request body an upload route accepts: one attachment plus a form.

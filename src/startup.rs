@@ -77,6 +77,13 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
+/// Binds the SMTP listen address, with a clear message when it fails.
+async fn bind_smtp(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen for SMTP on {addr}: {e}; set UNITRACK_SMTP_LISTEN to another address or unset it")
+    })
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -135,9 +142,24 @@ async fn run_with(
     }
     let show_demo = demo::is_loaded(pool).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let smtp = match config.smtp_listen {
+        Some(addr) => {
+            let listener = bind_smtp(addr).await?;
+            tracing::info!(addr = %listener.local_addr()?, "SMTP listener is running");
+            Some(tokio::spawn(crate::mail::smtp::serve(
+                listener,
+                pool.clone(),
+                config.smtp_settings(),
+                clock.clone(),
+                stopped.clone(),
+            )))
+        }
+        None => None,
+    };
     let jobs = tokio::spawn(crate::jobs::runner::run(
         pool.clone(),
         clock.clone(),
+        config.mail_limits(),
         std::time::Duration::from_secs(15),
         config.mail_out(),
         stopped,
@@ -150,6 +172,11 @@ async fn run_with(
     let _ = stop.send(true);
     if let Err(e) = jobs.await {
         tracing::warn!(error = %e, "job loop ended abnormally");
+    }
+    if let Some(smtp) = smtp
+        && let Err(e) = smtp.await
+    {
+        tracing::warn!(error = %e, "SMTP listener ended abnormally");
     }
     served?;
     Ok(())

@@ -7,6 +7,11 @@ use crate::config::LogFormat;
 /// Installs the global subscriber. `filter` is already validated by `Config::validate`.
 pub fn init(filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // async-imap traces every command it sends, LOGIN with its password included.
+    let filter = match "async_imap=off".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

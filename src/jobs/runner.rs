@@ -1,6 +1,6 @@
-//! The job loop every app instance runs: once a minute it enqueues the periodic sweep (one
-//! per minute across all instances, by idempotency key), then works off due jobs until none
-//! is left. Several instances share the queue through `claim`'s `SKIP LOCKED`.
+//! The job loop every app instance runs: once a minute it enqueues the periodic sweep and one
+//! IMAP poll per active account (each once per minute across all instances, by idempotency
+//! key), then works off due jobs until none is left. Several instances share the queue through `claim`'s `SKIP LOCKED`.
 //!
 //! Besides its period, the loop wakes when a transaction that queued mail commits (`LISTEN`
 //! on `jobs::WAKE_CHANNEL`; every instance hears it, one claims each job), so mail
@@ -17,25 +17,30 @@ use tokio::sync::watch;
 
 use super::{Job, claim, complete, enqueue, fail};
 use crate::core::Result;
+use crate::core::ids::MailboxId;
 use crate::core::time::Clock;
 use crate::mail::out::{self, Settings};
+use crate::mail::{Limits, imap};
 use crate::tickets::sweeps;
 
 /// Records SLA breaches and auto-closes resolved tickets.
 pub const TICKET_SWEEP: &str = "ticket_sweep";
+/// Fetches new mail of one IMAP account (payload: `mailbox_id`).
+pub const IMAP_POLL: &str = "imap_poll";
 const LEASE: SignedDuration = SignedDuration::from_mins(5);
 
 /// Runs until `stop` turns true, waking every `every` and whenever mail was queued.
 pub async fn run(
     pool: PgPool,
     clock: Arc<dyn Clock>,
+    limits: Limits,
     every: Duration,
     mail: Settings,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut listener = listen(&pool).await;
     loop {
-        if let Err(e) = tick_with(&pool, clock.as_ref(), Some(&mail)).await {
+        if let Err(e) = tick_with(&pool, clock.as_ref(), limits, Some(&mail)).await {
             tracing::warn!(error = %e, "job loop");
         }
         let woken = async {
@@ -78,16 +83,21 @@ async fn listen(pool: &PgPool) -> Option<sqlx::postgres::PgListener> {
 }
 
 /// One round without mail sending (see `tick_with`).
-pub async fn tick(pool: &PgPool, clock: &dyn Clock) -> Result<usize> {
-    tick_with(pool, clock, None).await
+pub async fn tick(pool: &PgPool, clock: &dyn Clock, limits: Limits) -> Result<usize> {
+    tick_with(pool, clock, limits, None).await
 }
 
 /// One round: schedule what is periodic, then run what is due. Mail is sent only with
 /// `mail` settings that name a relay.
-pub async fn tick_with(pool: &PgPool, clock: &dyn Clock, mail: Option<&Settings>) -> Result<usize> {
+pub async fn tick_with(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    limits: Limits,
+    mail: Option<&Settings>,
+) -> Result<usize> {
     let kinds: &[&str] = match mail {
-        Some(Settings { relay: Some(_), .. }) => &[TICKET_SWEEP, out::SEND_JOB],
-        _ => &[TICKET_SWEEP],
+        Some(Settings { relay: Some(_), .. }) => &[TICKET_SWEEP, IMAP_POLL, out::SEND_JOB],
+        _ => &[TICKET_SWEEP, IMAP_POLL],
     };
     let now = clock.now();
     let minute = now.as_second().div_euclid(60);
@@ -101,11 +111,22 @@ pub async fn tick_with(pool: &PgPool, clock: &dyn Clock, mail: Option<&Settings>
         now,
     )
     .await?;
+    for mailbox in imap::due(&mut conn).await? {
+        enqueue(
+            &mut conn,
+            IMAP_POLL,
+            &json!({ "mailbox_id": mailbox }),
+            Some(&format!("{IMAP_POLL}:{mailbox}:{minute}")),
+            now,
+            now,
+        )
+        .await?;
+    }
     drop(conn);
     let mut ran = 0;
     while let Some(job) = claim(pool, kinds, clock.now(), LEASE).await? {
         let now = clock.now();
-        match perform(pool, mail, &job, now).await {
+        match perform(pool, limits, mail, &job, now).await {
             Ok(()) => complete(pool, job.id, now).await?,
             Err(e) => {
                 tracing::warn!(job = job.id, kind = %job.kind, error = %e, "job failed");
@@ -119,12 +140,20 @@ pub async fn tick_with(pool: &PgPool, clock: &dyn Clock, mail: Option<&Settings>
 
 async fn perform(
     pool: &PgPool,
+    limits: Limits,
     mail: Option<&Settings>,
     job: &Job,
     now: jiff::Timestamp,
 ) -> Result<()> {
     match (job.kind.as_str(), mail) {
         (TICKET_SWEEP, _) => sweeps::sweep(pool, now).await.map(drop),
+        (IMAP_POLL, _) => {
+            let mailbox: MailboxId = serde_json::from_value(job.payload.0["mailbox_id"].clone())
+                .map_err(|e| {
+                    crate::core::Error::Internal(anyhow::anyhow!("imap_poll payload: {e}"))
+                })?;
+            imap::poll(pool, mailbox, limits, now).await.map(drop)
+        }
         (out::SEND_JOB, Some(mail)) => match out::send::perform(pool, mail, job, now).await? {
             out::send::Sent::Failed(why) => {
                 tracing::warn!(job = job.id, %why, "mail not delivered (permanent)");

@@ -1,12 +1,15 @@
 //! Inbound e-mail: mailboxes (an address tied to a project and its default process), the raw
-//! store `mail_in`, and the one ingest path every way in (pipe today; SMTP and IMAP later)
-//! feeds. Owns `mailboxes` and `mail_in`. Tickets, comments, accounts and files are made
-//! through their own modules. Outbound mail (the outbox) is `out`. See `docs/mail.md`.
+//! store `mail_in`, and the one ingest path every way in (the pipe, the SMTP listener in
+//! `smtp`, IMAP polling in `imap`) feeds. Owns `mailboxes` and `mail_in`. Tickets, comments,
+//! accounts and files are made through their own modules. Outbound mail (the outbox) is
+//! `out`. See `docs/mail.md`.
 
+pub mod imap;
 pub mod ingest;
 pub mod out;
 pub mod parse;
 mod sender;
+pub mod smtp;
 pub mod thread;
 
 use jiff::Timestamp;

@@ -489,6 +489,16 @@ pub fn routes() -> Vec<Route> {
             Global(AdminProjects),
             admin::mail::update,
         ),
+        Route::post(
+            "/admin/mailboxes/{id}/imap",
+            Global(AdminProjects),
+            admin::mail::save_imap,
+        ),
+        Route::post(
+            "/admin/mailboxes/{id}/imap/delete",
+            Global(AdminProjects),
+            admin::mail::remove_imap,
+        ),
         Route::get(
             "/admin/mail-problems",
             Global(AdminProjects),

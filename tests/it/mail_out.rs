@@ -88,9 +88,14 @@ impl Desk {
 
     /// Runs the job loop once, as the server would.
     async fn send(&self) {
-        runner::tick_with(&self.app.pool, &self.app.clock, Some(&self.settings))
-            .await
-            .unwrap();
+        runner::tick_with(
+            &self.app.pool,
+            &self.app.clock,
+            LIMITS,
+            Some(&self.settings),
+        )
+        .await
+        .unwrap();
     }
 
     async fn scalar<T>(&self, sql: &'static str) -> T
@@ -819,7 +824,9 @@ async fn without_a_relay_mail_stays_queued_and_the_admin_sees_it() {
         "Jams.",
     ))
     .await;
-    runner::tick(&d.app.pool, &d.app.clock).await.unwrap();
+    runner::tick(&d.app.pool, &d.app.clock, LIMITS)
+        .await
+        .unwrap();
     assert_eq!(
         d.scalar::<String>("select status from mail_out").await,
         "queued"
@@ -850,6 +857,7 @@ async fn the_job_loop_wakes_when_mail_is_queued() {
     let looping = tokio::spawn(runner::run(
         d.app.pool.clone(),
         clock,
+        LIMITS,
         std::time::Duration::from_secs(3600),
         d.settings.clone(),
         stopped,

@@ -1,4 +1,5 @@
-//! Admin: mailboxes (address → project and process) and "Mail problems" (stored messages that
+//! Admin: mailboxes (address → project and process), a mailbox's IMAP account (the password
+//! is write-only: never put back into the page) and "Mail problems" (stored messages that
 //! could not be processed: the raw source, and "process again").
 
 use askama::Template;
@@ -12,6 +13,7 @@ use crate::audit::{self, Change};
 use crate::core::ids::MailboxId;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::Actor;
+use crate::mail::imap::{self, Account, AccountInput};
 use crate::mail::{self, Mailbox, MailboxInput, Outcome, Problem};
 use crate::web::AppState;
 use crate::web::extract::Form;
@@ -65,6 +67,81 @@ impl MailboxForm {
     }
 }
 
+/// The IMAP account form. The password field is always sent back empty.
+#[derive(Default, Deserialize)]
+pub struct ImapForm {
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    port: String,
+    #[serde(default)]
+    tls: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    folder: String,
+    #[serde(default)]
+    processed_folder: String,
+    #[serde(default)]
+    active: String,
+}
+
+impl ImapForm {
+    fn of(a: &Account) -> Self {
+        Self {
+            host: a.host.clone(),
+            port: a.port.to_string(),
+            tls: a.tls.clone(),
+            username: a.username.clone(),
+            password: String::new(),
+            folder: a.folder.clone(),
+            processed_folder: a.processed_folder.clone(),
+            active: if a.active { "on".into() } else { String::new() },
+        }
+    }
+
+    fn input(&self) -> AccountInput {
+        AccountInput {
+            host: self.host.clone(),
+            port: self.port.clone(),
+            tls: self.tls.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            folder: self.folder.clone(),
+            processed_folder: self.processed_folder.clone(),
+            active: !self.active.is_empty(),
+        }
+    }
+}
+
+/// An account as the audit log shows it: no password.
+#[derive(serde::Serialize)]
+struct AuditedAccount<'a> {
+    host: &'a str,
+    port: i32,
+    tls: &'a str,
+    username: &'a str,
+    folder: &'a str,
+    processed_folder: &'a str,
+    active: bool,
+}
+
+impl<'a> From<&'a Account> for AuditedAccount<'a> {
+    fn from(a: &'a Account) -> Self {
+        Self {
+            host: &a.host,
+            port: a.port,
+            tls: &a.tls,
+            username: &a.username,
+            folder: &a.folder,
+            processed_folder: &a.processed_folder,
+            active: a.active,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin/mailboxes.html")]
 struct MailboxesPage {
@@ -75,6 +152,10 @@ struct MailboxesPage {
     editing: Option<Mailbox>,
     form: MailboxForm,
     errors: FieldErrors,
+    imap: Option<Account>,
+    imap_form: ImapForm,
+    imap_errors: FieldErrors,
+    tls_modes: &'static [&'static str],
 }
 
 impl MailboxesPage {
@@ -106,10 +187,52 @@ async fn page(
     form: Option<MailboxForm>,
     errors: FieldErrors,
 ) -> Result<Response> {
+    imap_page(
+        state,
+        shell,
+        editing,
+        form,
+        errors,
+        None,
+        FieldErrors::new(),
+    )
+    .await
+}
+
+async fn imap_page(
+    state: &AppState,
+    shell: Shell,
+    editing: Option<MailboxId>,
+    form: Option<MailboxForm>,
+    errors: FieldErrors,
+    imap_form: Option<ImapForm>,
+    imap_errors: FieldErrors,
+) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
     let editing = match editing {
         Some(id) => Some(mail::find(&mut conn, id).await?),
         None => None,
+    };
+    let account = match &editing {
+        Some(m) => imap::find(&mut conn, m.id).await?,
+        None => None,
+    };
+    let imap_form = match (imap_form, &account) {
+        (Some(f), _) => f,
+        (None, Some(a)) => ImapForm::of(a),
+        (None, None) => ImapForm {
+            port: "993".into(),
+            tls: "implicit".into(),
+            folder: "INBOX".into(),
+            processed_folder: "Processed".into(),
+            active: "on".into(),
+            ..ImapForm::default()
+        },
+    };
+    let status = if imap_errors.is_empty() {
+        status_for(&errors)
+    } else {
+        status_for(&imap_errors)
     };
     let form = match (form, &editing) {
         (Some(f), _) => f,
@@ -120,7 +243,7 @@ async fn page(
         },
     };
     render(
-        status_for(&errors),
+        status,
         &MailboxesPage {
             shell: shell.at("admin"),
             mailboxes: mail::list(&mut conn).await?,
@@ -129,8 +252,95 @@ async fn page(
             editing,
             form,
             errors,
+            imap: account,
+            imap_form,
+            imap_errors,
+            tls_modes: imap::TLS_MODES,
         },
     )
+}
+
+/// Adds or changes the IMAP account of a mailbox (an empty password keeps the stored one).
+pub async fn save_imap(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(id): Path<String>,
+    Form(form): Form<ImapForm>,
+) -> Result<Response> {
+    let id: MailboxId = parse_id(&id)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    mail::find(&mut tx, id).await?;
+    let before = imap::find(&mut tx, id).await?;
+    match imap::save(&mut tx, id, &form.input(), now).await {
+        Ok(()) => {
+            let after = imap::find(&mut tx, id).await?;
+            let mut change = Change::new(
+                "imap_account",
+                id,
+                if before.is_some() { "update" } else { "create" },
+            );
+            if let Some(before) = &before {
+                change = change.before(&AuditedAccount::from(before));
+            }
+            if let Some(after) = &after {
+                change = change.after(&AuditedAccount::from(after));
+            }
+            audit::record(&mut tx, actor.user_id, now, change).await?;
+            tx.commit().await?;
+            Ok(flash::redirect(
+                &format!("/admin/mailboxes/{id}"),
+                flash::Kind::Success,
+                "IMAP account saved; it is polled every minute.",
+            ))
+        }
+        Err(Error::Invalid(errors)) => {
+            drop(tx);
+            let form = ImapForm {
+                password: String::new(),
+                ..form
+            };
+            imap_page(
+                &state,
+                shell,
+                Some(id),
+                None,
+                FieldErrors::new(),
+                Some(form),
+                errors,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes the IMAP account of a mailbox.
+pub async fn remove_imap(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id: MailboxId = parse_id(&id)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    mail::find(&mut tx, id).await?;
+    let before = imap::find(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    imap::remove(&mut tx, id).await?;
+    audit::record(
+        &mut tx,
+        actor.user_id,
+        now,
+        Change::new("imap_account", id, "delete").before(&AuditedAccount::from(&before)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(flash::redirect(
+        &format!("/admin/mailboxes/{id}"),
+        flash::Kind::Success,
+        "IMAP account removed.",
+    ))
 }
 
 pub async fn list(State(state): State<AppState>, shell: Shell) -> Result<Response> {
