@@ -621,7 +621,8 @@ async fn load_reference(conn: &mut PgConnection) -> anyhow::Result<Reference> {
     let systems: Vec<Uuid> = sqlx::query_scalar("select id from systems order by name")
         .fetch_all(&mut *conn)
         .await?;
-    let policy_rows: Vec<(Uuid, Option<Uuid>, i16, Option<i32>, Option<i32>)> = sqlx::query_as(
+    type PolicyRow = (Uuid, Option<Uuid>, i16, Option<i32>, Option<i32>);
+    let policy_rows: Vec<PolicyRow> = sqlx::query_as(
         "select p.id, p.project_id, p.priority, p.first_response_minutes, p.resolution_minutes
          from sla_policies p left join projects pr on pr.id = p.project_id
          where p.process_id is null and (p.project_id is null or pr.key = 'HD')

@@ -3,8 +3,11 @@
 //! ticket whose POST was answered (303 to its key) must be there with its events. Then
 //! PostgreSQL restarts under load and the running server must recover by itself.
 //!
-//! Ignored by default; `bench/run --durability` runs it with UNITRACK_BIN (the release
+//! Ignored by default; `bench/run --durability` runs it with BENCH_UNITRACK_BIN (the release
 //! `unitrack`), DATABASE_URL and BENCH_PG_CTL (a `pg_ctl -D …` command line for that cluster).
+
+// Test code: a failed expectation is a panic by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -22,11 +25,12 @@ fn env(name: &str) -> String {
 }
 
 fn start_server() -> Child {
-    Command::new(env("UNITRACK_BIN"))
+    Command::new(env("BENCH_UNITRACK_BIN"))
         .arg("serve")
         .env("UNITRACK_LISTEN", LISTEN)
-        .env("UNITRACK_LOG", "warn")
+        .env("UNITRACK_LOG", "error")
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .expect("start unitrack serve")
 }
