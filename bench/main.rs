@@ -1008,11 +1008,11 @@ impl Generator<'_> {
             usize::MAX // filled to 50 below
         } else {
             let y: f64 = rng.random();
-            if y < 0.35 {
+            if y < 0.45 {
                 0
-            } else if y < 0.7 {
+            } else if y < 0.8 {
                 1
-            } else if y < 0.92 {
+            } else if y < 0.95 {
                 2
             } else {
                 rng.random_range(3..8)
