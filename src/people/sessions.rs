@@ -60,12 +60,15 @@ pub(crate) const ACTOR_COLUMNS: &str =
         select json_agg(json_build_object(
             'permission', rp.permission, 'project', m.project_id, 'role', r.name, 'group', g.name)
             order by r.name, g.name)
-        from memberships m
+        -- Held directly or through a group: two index lookups (an `or` here would scan
+        -- every membership, one per user in a big organisation).
+        from (select um.role_id, um.project_id, um.group_id from memberships um where um.user_id = u.id
+              union all
+              select gm2.role_id, gm2.project_id, gm2.group_id from memberships gm2
+              join group_members gm on gm.group_id = gm2.group_id where gm.user_id = u.id) m
         join roles r on r.id = m.role_id
         join role_permissions rp on rp.role_id = r.id
         left join groups g on g.id = m.group_id
-        where m.user_id = u.id
-           or m.group_id in (select gm.group_id from group_members gm where gm.user_id = u.id)
     ), '[]'::json) as grants";
 
 #[derive(FromRow)]

@@ -325,7 +325,14 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, actor: &Actor, q: &Query, now: 
             .push_bind(text.clone())
             .push(")");
     }
-    policy::push_ticket_scope(qb, actor, "t");
+    let assignee = match q.assignee {
+        Some(Who::Me) => Some(actor.user_id),
+        Some(Who::User(u)) => Some(u),
+        _ => None,
+    };
+    if !policy::scope_implied(actor, q.group.as_deref(), assignee) {
+        policy::push_ticket_scope(qb, actor, "t");
+    }
 }
 
 /// A row of a queue.

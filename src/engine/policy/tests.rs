@@ -234,6 +234,24 @@ fn the_sql_scope_has_the_same_branches_as_the_decision() {
 }
 
 #[test]
+fn the_scope_is_implied_only_by_own_groups_or_own_assignments() {
+    let (mine, other) = (GroupId::new(), GroupId::new());
+    let mut a = actor(vec![]);
+    a.groups = vec![mine];
+    let me = a.user_id;
+    // Assigned to the actor, or to the actor's groups: branches of the scope.
+    assert!(scope_implied(&a, Some(&[mine]), None));
+    assert!(scope_implied(&a, None, Some(me)));
+    assert!(scope_implied(&a, Some(&[other]), Some(me)));
+    // Anything wider keeps the scope.
+    assert!(!scope_implied(&a, Some(&[mine, other]), None));
+    assert!(!scope_implied(&a, Some(&[other]), None));
+    assert!(!scope_implied(&a, Some(&[]), None));
+    assert!(!scope_implied(&a, None, Some(UserId::new())));
+    assert!(!scope_implied(&a, None, None));
+}
+
+#[test]
 fn approvers_see_what_they_are_asked_to_approve_and_may_answer_on_it() {
     let hd = ProjectId::new();
     let owner = actor(vec![]);
