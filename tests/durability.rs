@@ -3,6 +3,8 @@
 //! ticket whose POST was answered (303 to its key) must be there with its events. Then
 //! PostgreSQL restarts under load and the running server must recover by itself.
 //!
+//! Two instances on one database drain 10,000 outbox mails: each is sent exactly once.
+//!
 //! Ignored by default; `bench/run --durability` runs it with BENCH_UNITRACK_BIN (the release
 //! `unitrack`), DATABASE_URL and BENCH_PG_CTL (a `pg_ctl -D …` command line for that cluster).
 
@@ -16,6 +18,11 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio::sync::Mutex;
+
+// Only `start`, `port`, `url` and `received` are used here.
+#[allow(dead_code)]
+#[path = "it/common/smtp_sink.rs"]
+mod smtp_sink;
 
 const LISTEN: &str = "127.0.0.1:18081";
 const CLIENTS: usize = 8;
@@ -277,4 +284,213 @@ async fn answered_filings_survive_kill_9_and_the_app_rides_out_a_postgres_restar
     check_all_there(&pool, &filed).await;
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+const MAILS: usize = 10_000;
+
+/// The Message-ID of a received message, without the angle brackets.
+fn message_id(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data);
+    let header = text
+        .split("\r\n")
+        .take_while(|l| !l.is_empty())
+        .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+        .expect("a Message-ID header");
+    header["message-id:".len()..]
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned()
+}
+
+/// One `unitrack serve` on `listen`, sending mail through `relay`; its log goes to a file.
+fn start_mailing_server(listen: &str, relay: &str) -> Child {
+    let log = std::env::temp_dir().join(format!("unitrack-drain-{}.log", listen.replace(':', "-")));
+    Command::new(env("BENCH_UNITRACK_BIN"))
+        .arg("serve")
+        .env("UNITRACK_LISTEN", listen)
+        .env("UNITRACK_SMTP_RELAY", relay)
+        .env("UNITRACK_MAIL_FROM", "helpdesk@unitrack.test")
+        .env("UNITRACK_BASE_URL", "http://unitrack.test")
+        .env("UNITRACK_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("start unitrack serve")
+}
+
+async fn ready(http: &reqwest::Client, listen: &str, within: Duration) -> bool {
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        if let Ok(r) = http.get(format!("http://{listen}/readyz")).send().await
+            && r.status() == 200
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the release binary and a database: bench/run --durability"]
+async fn two_instances_send_each_of_10000_mails_exactly_once() {
+    let pool = PgPool::connect(&env("DATABASE_URL")).await.unwrap();
+    // One sink, two doors: each instance relays through its own port, so the sink can tell
+    // which instance sent a message (the jobs table does not record who ran a job).
+    let sinks = [
+        smtp_sink::Sink::start().await,
+        smtp_sink::Sink::start().await,
+    ];
+    let listens = ["127.0.0.1:18082", "127.0.0.1:18083"];
+    let mut servers: Vec<Child> = listens
+        .iter()
+        .zip(&sinks)
+        .map(|(listen, sink)| start_mailing_server(listen, &sink.url()))
+        .collect();
+    let probe = reqwest::Client::new();
+    for listen in listens {
+        assert!(
+            ready(&probe, listen, Duration::from_secs(30)).await,
+            "{listen} ready"
+        );
+    }
+    // Mail queued before (e.g. notices of the filings above) is sent now too: counted apart.
+    let sent_before: i64 =
+        sqlx::query_scalar("select count(*) from mail_out where status = 'sent'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+
+    // 10,000 state-change mails to tickets' requesters, written as `mail::out::queue_notice`
+    // writes them: a `mail_out` row and a `mail_send` job keyed by the mail id, one
+    // transaction, and the wake-up the job loops listen for.
+    let started = Instant::now();
+    let mut tx = pool.begin().await.unwrap();
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "with t as (select id, requester_id, row_number() over (order by id) - 1 as i
+                    from tickets order by id limit $1),
+              k as (select count(*) as k from t)
+         insert into mail_out (id, ticket_id, user_id, to_address, kind, data, internal, created_at)
+         select gen_random_uuid(), t.id, u.id, u.email, 'state',
+                jsonb_build_object('text', 'moved this to Waiting (drain ' || n || ')'), false, now()
+         from generate_series(0, $1 - 1) n
+         join t on t.i = n % (select k from k)
+         join users u on u.id = t.requester_id
+         returning id",
+    )
+    .bind(MAILS as i32)
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(ids.len(), MAILS);
+    let keys: Vec<String> = ids.iter().map(|id| format!("mail_send:{id}")).collect();
+    sqlx::query(
+        "insert into jobs (kind, payload, idempotency_key, run_at, created_at)
+         select 'mail_send', jsonb_build_object('id', id), 'mail_send:' || id, now(), now()
+         from unnest($1::uuid[]) as x(id)",
+    )
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query("select pg_notify('unitrack_jobs', '')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // Drained: no mail queued and no mail job waiting.
+    let until = Instant::now() + Duration::from_secs(600);
+    loop {
+        let (queued, jobs): (i64, i64) = sqlx::query_as(
+            "select (select count(*) from mail_out where status = 'queued'),
+                    (select count(*) from jobs where kind = 'mail_send'
+                     and done_at is null and failed_at is null)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if queued == 0 && jobs == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "{queued} mails still queued, {jobs} jobs waiting after 10 minutes"
+        );
+        for server in &mut servers {
+            assert!(server.try_wait().unwrap().is_none(), "a server exited");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let drained = started.elapsed();
+    // A late duplicate would still be on its way: give it a moment before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for mut server in servers {
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+
+    let per_instance: Vec<Vec<String>> = sinks
+        .iter()
+        .map(|s| s.received().iter().map(|r| message_id(&r.data)).collect())
+        .collect();
+    let received: Vec<&String> = per_instance.iter().flatten().collect();
+    let distinct: std::collections::HashSet<&String> = received.iter().copied().collect();
+    println!(
+        "two instances drained {MAILS} mails in {:.1} s ({:.0} mails/s); instance 1 sent {}, instance 2 sent {}",
+        drained.as_secs_f64(),
+        MAILS as f64 / drained.as_secs_f64(),
+        per_instance[0].len(),
+        per_instance[1].len(),
+    );
+    assert_eq!(distinct.len(), received.len(), "no Message-ID twice");
+
+    let (sent, once): (i64, i64) = sqlx::query_as(
+        "select count(*) filter (where status = 'sent'),
+                count(*) filter (where status = 'sent' and attempts = 1)
+         from mail_out where id = any($1)",
+    )
+    .bind(&ids)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (sent, once),
+        (MAILS as i64, MAILS as i64),
+        "every mail sent, on its first attempt"
+    );
+    let ours: Vec<String> =
+        sqlx::query_scalar("select message_id from mail_out where id = any($1)")
+            .bind(&ids)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(
+        ours.iter().all(|m| distinct.contains(m)),
+        "every mail reached the sink"
+    );
+    let sent_after: i64 = sqlx::query_scalar("select count(*) from mail_out where status = 'sent'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        received.len() as i64,
+        sent_after - sent_before,
+        "the sink got exactly the mails marked sent ({MAILS} of ours and {} queued before)",
+        sent_after - sent_before - MAILS as i64
+    );
+    let jobs_once: i64 = sqlx::query_scalar(
+        "select count(*) from jobs
+         where idempotency_key = any($1) and done_at is not null and attempts = 1",
+    )
+    .bind(&keys)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(jobs_once, MAILS as i64, "every job done, claimed once");
+    assert!(
+        per_instance.iter().all(|m| !m.is_empty()),
+        "both instances sent mail"
+    );
 }
