@@ -46,8 +46,9 @@ pub struct Choice {
     comment: String,
 }
 
-fn gone(link: &Link) -> (StatusCode, &'static str) {
-    match link {
+/// The page for a link that cannot be used (any more): 410 or 404 with the reason.
+fn gone(shell: Shell, token: String, link: &Link, choice: Choice) -> Result<Response> {
+    let (status, why) = match link {
         Link::Used => (
             StatusCode::GONE,
             "This link was used already, or the approval was decided another way.",
@@ -57,7 +58,15 @@ fn gone(link: &Link) -> (StatusCode, &'static str) {
             "This link has expired (links work for 7 days).",
         ),
         Link::Unknown | Link::Valid { .. } => (StatusCode::NOT_FOUND, "This link is not known."),
-    }
+    };
+    page(
+        shell,
+        token,
+        status,
+        LinkState::Gone(why),
+        choice,
+        FieldErrors::new(),
+    )
 }
 
 fn page(
@@ -106,15 +115,7 @@ pub async fn show(
     } else {
         Link::Unknown
     };
-    let (status, why) = gone(&link);
-    page(
-        shell,
-        token,
-        status,
-        LinkState::Gone(why),
-        choice,
-        FieldErrors::new(),
-    )
+    gone(shell, token, &link, choice)
 }
 
 pub async fn decide(
@@ -124,15 +125,7 @@ pub async fn decide(
     Form(choice): Form<Choice>,
 ) -> Result<Response> {
     if tokens::plausible(&token).is_err() {
-        let (status, why) = gone(&Link::Unknown);
-        return page(
-            shell,
-            token,
-            status,
-            LinkState::Gone(why),
-            choice,
-            FieldErrors::new(),
-        );
+        return gone(shell, token, &Link::Unknown, choice);
     }
     let now = state.clock.now();
     let approve = match choice.decision.as_str() {
@@ -142,15 +135,7 @@ pub async fn decide(
             let mut conn = state.pool.acquire().await?;
             let link = tokens::check(&mut conn, &token, now).await?;
             let Link::Valid { ticket, .. } = link else {
-                let (status, why) = gone(&link);
-                return page(
-                    shell,
-                    token,
-                    status,
-                    LinkState::Gone(why),
-                    choice,
-                    FieldErrors::new(),
-                );
+                return gone(shell, token, &link, choice);
             };
             let ticket = tickets::find_for_system(&mut conn, ticket).await?;
             let open = LinkState::Open(ticket.key(), ticket.title.clone());
@@ -169,15 +154,7 @@ pub async fn decide(
     let link = tokens::consume(&mut tx, &token, now).await?;
     let Link::Valid { ticket, approver } = link else {
         drop(tx);
-        let (status, why) = gone(&link);
-        return page(
-            shell,
-            token,
-            status,
-            LinkState::Gone(why),
-            choice,
-            FieldErrors::new(),
-        );
+        return gone(shell, token, &link, choice);
     };
     let actor = people::actor_of(&mut tx, approver).await?;
     let ticket = tickets::find_for_change_by_id(&mut tx, &actor, ticket).await?;
