@@ -1,6 +1,7 @@
 //! The job loop every app instance runs: once a minute it enqueues the periodic sweep and one
 //! IMAP poll per active account (each once per minute across all instances, by idempotency
-//! key), then works off due jobs until none is left. Several instances share the queue through `claim`'s `SKIP LOCKED`.
+//! key), then works off due jobs until none is left. Several instances share the queue
+//! through `claim`'s `SKIP LOCKED`.
 //!
 //! Besides its period, the loop wakes when a transaction that queued mail commits (`LISTEN`
 //! on `jobs::WAKE_CHANNEL`; every instance hears it, one claims each job), so mail
@@ -39,8 +40,18 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut listener = listen(&pool).await;
+    // The minute whose periodic jobs are queued: a wake-up for mail within the same minute
+    // goes straight to the work.
+    let mut scheduled = None;
     loop {
-        if let Err(e) = tick_with(&pool, clock.as_ref(), limits, Some(&mail)).await {
+        let minute = minute_of(clock.now());
+        if scheduled != Some(minute) {
+            match schedule(&pool, clock.now()).await {
+                Ok(()) => scheduled = Some(minute),
+                Err(e) => tracing::warn!(error = %e, "job loop: scheduling"),
+            }
+        }
+        if let Err(e) = work(&pool, clock.as_ref(), limits, Some(&mail)).await {
             tracing::warn!(error = %e, "job loop");
         }
         let woken = async {
@@ -95,12 +106,18 @@ pub async fn tick_with(
     limits: Limits,
     mail: Option<&Settings>,
 ) -> Result<usize> {
-    let kinds: &[&str] = match mail {
-        Some(Settings { relay: Some(_), .. }) => &[TICKET_SWEEP, IMAP_POLL, out::SEND_JOB],
-        _ => &[TICKET_SWEEP, IMAP_POLL],
-    };
-    let now = clock.now();
-    let minute = now.as_second().div_euclid(60);
+    schedule(pool, clock.now()).await?;
+    work(pool, clock, limits, mail).await
+}
+
+fn minute_of(now: jiff::Timestamp) -> i64 {
+    now.as_second().div_euclid(60)
+}
+
+/// Queues this minute's periodic jobs: the sweep and one poll per IMAP account. Each once per
+/// minute across all instances, by idempotency key.
+async fn schedule(pool: &PgPool, now: jiff::Timestamp) -> Result<()> {
+    let minute = minute_of(now);
     let mut conn = pool.acquire().await?;
     enqueue(
         &mut conn,
@@ -122,7 +139,20 @@ pub async fn tick_with(
         )
         .await?;
     }
-    drop(conn);
+    Ok(())
+}
+
+/// Runs due jobs until none is left; returns how many ran.
+async fn work(
+    pool: &PgPool,
+    clock: &dyn Clock,
+    limits: Limits,
+    mail: Option<&Settings>,
+) -> Result<usize> {
+    let kinds: &[&str] = match mail {
+        Some(Settings { relay: Some(_), .. }) => &[TICKET_SWEEP, IMAP_POLL, out::SEND_JOB],
+        _ => &[TICKET_SWEEP, IMAP_POLL],
+    };
     let mut ran = 0;
     while let Some(job) = claim(pool, kinds, clock.now(), LEASE).await? {
         let now = clock.now();
