@@ -44,6 +44,8 @@ pub struct Current {
     pub actor: Actor,
     /// Unread notifications, up to `notifications::UNREAD_CAP`: the bell.
     pub unread_notifications: i64,
+    /// The reference data's version when the request began (`web::reference`).
+    pub reference_version: i64,
 }
 
 impl Current {
@@ -83,6 +85,7 @@ struct CurrentRow {
     groups: Vec<GroupId>,
     grants: Json<Vec<Grant>>,
     unread_notifications: i64,
+    reference_version: i64,
 }
 
 /// Starts a session; returns the cookie token (shown once, never stored).
@@ -133,13 +136,14 @@ pub async fn load(
 ) -> Result<Option<Current>> {
     let idle_cutoff = now.saturating_sub(lifetime.idle).unwrap_or(now);
     let hash = token_hash(token);
-    // One query: the session, the user, their groups, every grant with its source, and the
-    // bell's count.
+    // One query: the session, the user, their groups, every grant with its source, the
+    // bell's count, and the version of the cached reference lists.
     let row: Option<CurrentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select s.public_id as session_id, s.user_id, s.csrf_token, u.email, u.display_name,
                 s.last_seen_at, u.org_unit_id,
                 {ACTOR_COLUMNS},
-                {UNREAD_COLUMN}
+                {UNREAD_COLUMN},
+                (select version from reference_version) as reference_version
          from sessions s join users u on u.id = s.user_id
          where s.token_hash = $1 and s.expires_at > $2 and s.last_seen_at > $3 and u.active"
     )))
@@ -165,6 +169,7 @@ pub async fn load(
         display_name: row.display_name,
         actor: Actor::new(row.user_id, row.org_unit_id, row.groups, row.grants.0),
         unread_notifications: row.unread_notifications,
+        reference_version: row.reference_version,
     }))
 }
 

@@ -699,9 +699,12 @@ pub async fn delete(conn: &mut PgConnection, actor: &Actor, id: uuid::Uuid) -> R
 }
 
 /// Options for the filter form, by kind: (id, name).
-pub async fn options(
-    conn: &mut PgConnection,
-) -> Result<BTreeMap<&'static str, Vec<(String, String)>>> {
+/// The filter form's lists by kind (`project`, `process`, `group`, `system`, `site`): id and
+/// label.
+pub type Options = BTreeMap<&'static str, Vec<(String, String)>>;
+
+/// Loads the filter lists; pages take them through `web::reference::ReferenceCache`.
+pub async fn options(conn: &mut PgConnection) -> Result<Options> {
     // One statement for the five lists (each is a round trip otherwise, on every page); an
     // `Append` of small sorted subqueries keeps their order.
     let rows: Vec<(String, String, String)> = sqlx::query_as(
@@ -717,7 +720,7 @@ pub async fn options(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut out: BTreeMap<&'static str, Vec<(String, String)>> = BTreeMap::new();
+    let mut out = Options::new();
     for (kind, id, name) in rows {
         let kind = match kind.as_str() {
             "project" => "project",

@@ -19,6 +19,7 @@ mod pages;
 mod password;
 pub mod paths;
 mod queues;
+mod reference;
 mod session;
 mod tickets;
 
@@ -64,6 +65,8 @@ pub struct App {
     trusted_proxies: Vec<IpAddr>,
     lifetime: Lifetime,
     login_limits: LoginLimits,
+    /// Filter lists, cached while their version holds.
+    pub reference: reference::ReferenceCache,
 }
 
 impl AppState {
@@ -92,6 +95,7 @@ impl AppState {
             trusted_proxies,
             lifetime,
             login_limits,
+            reference: reference::ReferenceCache::default(),
         }))
     }
 }

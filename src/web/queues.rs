@@ -2,6 +2,7 @@
 //! pages, bulk actions on selected tickets, and the help desk home.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::RawQuery;
@@ -14,6 +15,7 @@ use super::extract::Form;
 use super::flash;
 use super::layout::Shell;
 use super::pages::render;
+use super::reference::ReferenceVersion;
 use crate::core::ids::{GroupId, TicketId, UserId};
 use crate::core::time::display;
 use crate::core::{Error, FieldErrors, Result};
@@ -115,7 +117,7 @@ struct ListPage {
     count: Option<Count>,
     next: Option<String>,
     errors: FieldErrors,
-    options: BTreeMap<&'static str, Vec<(String, String)>>,
+    options: Arc<queues::Options>,
     here: String,
 }
 
@@ -171,6 +173,7 @@ async fn list_page(
     state: &AppState,
     shell: Shell,
     actor: &Actor,
+    version: ReferenceVersion,
     title: String,
     view: Option<&queues::View>,
     filters: Filters,
@@ -239,7 +242,7 @@ async fn list_page(
             count,
             next,
             errors,
-            options: queues::options(&mut conn).await?,
+            options: state.reference.options(&mut conn, version.0).await?,
             here,
         },
     )
@@ -250,6 +253,7 @@ pub async fn list(
     State(state): State<AppState>,
     shell: Shell,
     actor: Actor,
+    version: ReferenceVersion,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     let q = ListQuery::parse(raw.as_deref());
@@ -257,6 +261,7 @@ pub async fn list(
         &state,
         shell,
         &actor,
+        version,
         "Tickets".into(),
         None,
         q.filters,
@@ -272,6 +277,7 @@ pub async fn show(
     State(state): State<AppState>,
     shell: Shell,
     actor: Actor,
+    version: ReferenceVersion,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
@@ -284,6 +290,7 @@ pub async fn show(
         &state,
         shell,
         &actor,
+        version,
         view.name.clone(),
         Some(&view),
         view.filters.0.clone(),
@@ -335,6 +342,7 @@ pub async fn save(
     State(state): State<AppState>,
     shell: Shell,
     actor: Actor,
+    version: ReferenceVersion,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
     let mut named: BTreeMap<String, String> = BTreeMap::new();
@@ -400,7 +408,7 @@ pub async fn save(
                     count: None,
                     next: None,
                     errors: page_errors,
-                    options: queues::options(&mut conn).await?,
+                    options: state.reference.options(&mut conn, version.0).await?,
                     here: "/queues/list".into(),
                 },
             )

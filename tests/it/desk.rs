@@ -424,6 +424,36 @@ async fn queues_filter_through_the_policy_and_refuse_bad_filters() {
 }
 
 #[tokio::test]
+async fn the_filter_lists_follow_reference_edits_made_anywhere() {
+    let mut d = desk().await;
+    d.app.login("alice@example.com").await;
+    d.app
+        .get("/queues/list?category=active")
+        .await
+        .assert_contains("HD Help desk")
+        .assert_contains(">L1<");
+    // Edits as another instance would make them: nothing in this process is told.
+    sqlx::query("update projects set name = 'Service desk' where key = 'HD'")
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("insert into groups (id, name, created_at) values (gen_random_uuid(), 'Night shift', now())")
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    d.app
+        .get("/queues/list?category=active")
+        .await
+        .assert_contains("HD Service desk")
+        .assert_not_contains("HD Help desk")
+        .assert_contains("Night shift");
+    // A new ticket number changes `projects` too, but not the lists' version.
+    let before = d.app.count("select version from reference_version").await;
+    d.file("Numbered").await;
+    assert_eq!(d.app.count("select version from reference_version").await, before);
+}
+
+#[tokio::test]
 async fn keyset_pages_cover_every_ticket_once() {
     let mut d = desk().await;
     for i in 0..30 {
