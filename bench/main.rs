@@ -412,8 +412,10 @@ async fn seed_database(pool: &PgPool, tickets: u64, seed: u64) -> anyhow::Result
     );
     let mut conn = pool.acquire().await?;
     sqlx::query(
-        "update projects p set next_number = coalesce(
-             (select max(number) + 1 from tickets t where t.project_id = p.id), 1)",
+        "select setval(ticket_number_sequence(p.id)::regclass,
+                       coalesce((select max(number) + 1 from tickets t where t.project_id = p.id), 1),
+                       false)
+         from projects p",
     )
     .execute(&mut *conn)
     .await?;

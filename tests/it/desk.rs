@@ -450,7 +450,10 @@ async fn the_filter_lists_follow_reference_edits_made_anywhere() {
     // A new ticket number changes `projects` too, but not the lists' version.
     let before = d.app.count("select version from reference_version").await;
     d.file("Numbered").await;
-    assert_eq!(d.app.count("select version from reference_version").await, before);
+    assert_eq!(
+        d.app.count("select version from reference_version").await,
+        before
+    );
 }
 
 #[tokio::test]

@@ -89,6 +89,38 @@ async fn ticket_numbers_count_up_per_project() {
 }
 
 #[tokio::test]
+async fn filings_at_the_same_time_get_distinct_numbers() {
+    let (app, hd) = app_with_requester().await;
+    let mut browsers = Vec::new();
+    for _ in 0..8 {
+        let mut b = app.other_browser();
+        b.login("rita@example.com").await;
+        browsers.push(b);
+    }
+    let filings = browsers.into_iter().map(|mut b| {
+        let hd = hd.clone();
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                b.post_form(
+                    "/tickets",
+                    &[("project_id", &hd), ("title", "t"), ("description", "")],
+                )
+                .await
+                .assert_status(StatusCode::SEE_OTHER);
+            }
+        })
+    });
+    for filing in futures_util::future::join_all(filings).await {
+        filing.unwrap();
+    }
+    let numbers: Vec<i64> = sqlx::query_scalar("select number from tickets order by number")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(numbers, (1..=24).collect::<Vec<i64>>());
+}
+
+#[tokio::test]
 async fn bad_input_keeps_what_was_typed_and_writes_nothing() {
     let (mut app, project) = app_with_requester().await;
     let long_title = "x".repeat(201);
@@ -120,11 +152,15 @@ async fn bad_input_keeps_what_was_typed_and_writes_nothing() {
     .assert_contains("This cannot be empty.");
     assert_eq!(app.count("select count(*) from tickets").await, 0);
     assert_eq!(app.count("select count(*) from ticket_events").await, 0);
-    let next: i64 = sqlx::query_scalar("select next_number from projects")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(next, 1, "a refused ticket takes no number");
+    let taken: bool = sqlx::query_scalar(
+        "select last_value is not null from pg_sequences
+         where sequencename = ticket_number_sequence($1::uuid)",
+    )
+    .bind(&project)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(!taken, "a refused ticket takes no number");
 
     app.post_form(
         "/tickets",
@@ -134,7 +170,8 @@ async fn bad_input_keeps_what_was_typed_and_writes_nothing() {
             ("description", ""),
         ],
     )
-    .await;
+    .await
+    .assert_redirect_to("/tickets/HD-1");
     app.post_form("/tickets/HD-1/comments", &[("body", "   ")])
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
