@@ -2,6 +2,7 @@
 //! then ammonia. Only this module makes `SafeHtml`, and templates mark only `SafeHtml` safe.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use pulldown_cmark::{Event, Options, Parser};
 
@@ -40,13 +41,17 @@ pub fn render(markdown: &str) -> SafeHtml {
         .filter(|event| !matches!(event, Event::Html(_) | Event::InlineHtml(_)));
     let mut html = String::with_capacity(markdown.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, events);
-    let clean = ammonia::Builder::default()
-        .url_schemes(["http", "https", "mailto"].into_iter().collect())
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .clean(&html)
-        .to_string();
-    SafeHtml(clean)
+    SafeHtml(SANITIZER.clean(&html).to_string())
 }
+
+/// Built once: a default `ammonia::Builder` allocates its tag and attribute sets anew.
+static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::default();
+    builder
+        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .link_rel(Some("noopener noreferrer nofollow"));
+    builder
+});
 
 #[cfg(test)]
 mod tests {
