@@ -8,6 +8,9 @@ use crate::core::markdown::SafeHtml;
 use crate::engine::policy::{self, Actor, Permission, Reach};
 
 pub const LIMIT: i64 = 50;
+/// At most this many matching tickets (and as many matching comments) are ranked: a search
+/// for common words costs the same as one for a rare word, not one row read per match.
+pub const CANDIDATES: i64 = 500;
 // Control characters cannot appear in stored text, so they mark highlights safely.
 const START: &str = "\u{1}";
 const STOP: &str = "\u{2}";
@@ -19,6 +22,7 @@ struct Row {
     title: String,
     state_category: String,
     snippet: String,
+    capped: bool,
 }
 
 /// A search hit, with its snippet escaped and the matches marked.
@@ -54,19 +58,35 @@ fn highlight(snippet: &str) -> SafeHtml {
     )
 }
 
-/// The best `LIMIT` tickets for `query` that the actor may see. Internal notes match only
-/// in the projects where the actor may read internal data (the policy's `SeeInternal`).
-pub async fn search(conn: &mut PgConnection, actor: &Actor, query: &str) -> Result<Vec<Hit>> {
+/// What a search found.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub hits: Vec<Hit>,
+    /// More than `CANDIDATES` tickets or comments matched: the hits are the best of the
+    /// first `CANDIDATES` found, and more words would narrow the search.
+    pub capped: bool,
+}
+
+/// The best `LIMIT` tickets for `query` that the actor may see, among the first
+/// `CANDIDATES` matches. Internal notes match only in the projects where the actor may read
+/// internal data (the policy's `SeeInternal`).
+pub async fn search(conn: &mut PgConnection, actor: &Actor, query: &str) -> Result<Found> {
     let mut qb: QueryBuilder<Postgres> =
         QueryBuilder::new("with q as (select websearch_to_tsquery('simple', ");
     qb.push_bind(query.to_owned());
+    // Visible tickets only, capped before ranking: `ts_rank` reads each candidate's vector.
     qb.push(
         ") as q), hits as (
-            select t.id, ts_rank(t.search, q.q) as rank from tickets t, q where t.search @@ q.q
-            union all
-            select e.ticket_id, 0.5 * ts_rank(to_tsvector('simple', coalesce(e.data->>'body_md', '')), q.q)
-            from ticket_events e, q
-            where e.kind = 'comment' and to_tsvector('simple', coalesce(e.data->>'body_md', '')) @@ q.q",
+            (select t.id, ts_rank(t.search, q.q) as rank, true as direct
+             from tickets t, q where t.search @@ q.q",
+    );
+    policy::push_ticket_scope(&mut qb, actor, "t");
+    qb.push(" limit ").push_bind(CANDIDATES);
+    qb.push(
+        ") union all
+            (select e.ticket_id, 0.5 * ts_rank(to_tsvector('simple', coalesce(e.data->>'body_md', '')), q.q), false
+             from ticket_events e, q
+             where e.kind = 'comment' and to_tsvector('simple', coalesce(e.data->>'body_md', '')) @@ q.q",
     );
     match actor.scope_of(Permission::TicketCommentInternal) {
         Reach::Everywhere => {}
@@ -79,11 +99,19 @@ pub async fn search(conn: &mut PgConnection, actor: &Actor, query: &str) -> Resu
             qb.push(")))");
         }
     }
+    qb.push(" limit ").push_bind(CANDIDATES);
     qb.push(
-        "), best as (select id, max(rank) as rank from hits group by id)
+        ")), best as (select id, max(rank) as rank from hits group by id)
          select p.key as project_key, t.number, t.title, t.state_category,
                 ts_headline('simple', t.title || ' — ' || left(t.description_md, 2000), q.q,
-                            'StartSel=\u{1}, StopSel=\u{2}, MaxWords=30, MinWords=10') as snippet
+                            'StartSel=\u{1}, StopSel=\u{2}, MaxWords=30, MinWords=10') as snippet,
+                (select count(*) filter (where direct) >= ",
+    );
+    qb.push_bind(CANDIDATES)
+        .push(" or count(*) filter (where not direct) >= ")
+        .push_bind(CANDIDATES);
+    qb.push(
+        " from hits) as capped
          from best join tickets t on t.id = best.id join projects p on p.id = t.project_id, q
          where true",
     );
@@ -91,15 +119,18 @@ pub async fn search(conn: &mut PgConnection, actor: &Actor, query: &str) -> Resu
     qb.push(" order by best.rank desc, t.id desc limit ")
         .push_bind(LIMIT);
     let rows: Vec<Row> = qb.build_query_as().fetch_all(conn).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Hit {
-            key: format!("{}-{}", r.project_key, r.number),
-            title: r.title,
-            state_category: r.state_category,
-            snippet: highlight(&r.snippet),
-        })
-        .collect())
+    Ok(Found {
+        capped: rows.first().is_some_and(|r| r.capped),
+        hits: rows
+            .into_iter()
+            .map(|r| Hit {
+                key: format!("{}-{}", r.project_key, r.number),
+                title: r.title,
+                state_category: r.state_category,
+                snippet: highlight(&r.snippet),
+            })
+            .collect(),
+    })
 }
 
 #[cfg(test)]

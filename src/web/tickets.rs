@@ -1421,8 +1421,9 @@ pub async fn link(
 struct SearchPage {
     shell: Shell,
     q: String,
-    hits: Vec<tickets::search::Hit>,
+    found: tickets::search::Found,
     limit: i64,
+    candidates: i64,
 }
 
 #[derive(Deserialize)]
@@ -1442,8 +1443,8 @@ pub async fn search(
     if let Some(key) = TicketKey::parse(text) {
         return Ok(Redirect::to(&paths::ticket(&key.to_string())).into_response());
     }
-    let hits = if text.is_empty() || text.chars().count() > 200 {
-        Vec::new()
+    let found = if text.is_empty() || text.chars().count() > 200 {
+        tickets::search::Found::default()
     } else {
         let mut conn = state.pool.acquire().await?;
         tickets::search::search(&mut conn, &actor, text).await?
@@ -1453,8 +1454,9 @@ pub async fn search(
         &SearchPage {
             shell: shell.at("search"),
             q: q.q,
-            hits,
+            found,
             limit: tickets::search::LIMIT,
+            candidates: tickets::search::CANDIDATES,
         },
     )
 }

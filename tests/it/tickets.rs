@@ -441,4 +441,27 @@ async fn search_ranks_highlights_and_respects_who_may_see_what() {
         .await
         .assert_contains("secret")
         .assert_not_contains("HD-1<");
+    app.get("/search?q=printer")
+        .await
+        .assert_not_contains("Add words to narrow the search");
+
+    // Common words: only the first CANDIDATES matches are ranked, and the page says so.
+    sqlx::query(
+        "insert into tickets (id, project_id, number, title, description_md, description_html,
+                              requester_id, state, state_category, created_at, updated_at)
+         select gen_random_uuid(), t.project_id, 100 + g, 'Printer toner empty', '', '',
+                t.requester_id, t.state, t.state_category, now(), now()
+         from tickets t, generate_series(1, $1) g where t.number = 1",
+    )
+    .bind(unitrack::tickets::search::CANDIDATES)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let page = app.get("/search?q=printer").await;
+    page.assert_status(StatusCode::OK)
+        .assert_contains("Add words to narrow the search");
+    assert_eq!(
+        page.body.matches("<li><a class=\"key\"").count() as i64,
+        unitrack::tickets::search::LIMIT
+    );
 }
