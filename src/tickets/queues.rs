@@ -120,6 +120,19 @@ pub struct Query {
     q: Option<String>,
 }
 
+impl Query {
+    /// A filter with an index of its own narrows the list before the visibility scope.
+    fn narrowed(&self) -> bool {
+        self.project.is_some()
+            || self.group.is_some()
+            || matches!(self.assignee, Some(Who::Me | Who::User(_)))
+            || self.site.is_some()
+            || self.system.is_some()
+            || self.org_unit.is_some()
+            || self.q.is_some()
+    }
+}
+
 /// A day as the start of that day (UTC); `to` dates include the whole day.
 fn day(errors: &mut FieldErrors, field: &str, text: &str, end: bool) -> Option<Timestamp> {
     let text = text.trim();
@@ -330,8 +343,14 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, actor: &Actor, q: &Query, now: 
         Some(Who::User(u)) => Some(u),
         _ => None,
     };
-    if !policy::scope_implied(actor, q.group.as_deref(), assignee) {
+    if policy::scope_implied(actor, q.group.as_deref(), assignee) {
+        return;
+    }
+    if q.narrowed() {
         policy::push_ticket_scope(qb, actor, "t");
+    } else {
+        // Only the scope can narrow this list: let its branches use their indexes.
+        policy::push_ticket_scope_indexed(qb, actor, "t");
     }
 }
 

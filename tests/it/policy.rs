@@ -230,6 +230,15 @@ async fn the_sql_scope_and_the_decision_agree_for_every_user_and_ticket() {
             QueryBuilder::new("select t.id from tickets t where true");
         policy::push_ticket_scope(&mut qb, &actor, "t");
         let visible: Vec<TicketId> = qb.build_query_scalar().fetch_all(&mut *conn).await.unwrap();
+        // Both forms of the scope are the same rule.
+        let mut qb: QueryBuilder<Postgres> =
+            QueryBuilder::new("select t.id from tickets t where true");
+        policy::push_ticket_scope_indexed(&mut qb, &actor, "t");
+        let indexed: Vec<TicketId> = qb.build_query_scalar().fetch_all(&mut *conn).await.unwrap();
+        assert_eq!(
+            visible, indexed,
+            "user {person}: the two forms of the scope differ"
+        );
         for ticket in &tickets {
             let facts = facts(&mut conn, *ticket, *person).await;
             let decision = policy::decide(&actor, Action::ViewTicket, Target::Ticket(&facts));

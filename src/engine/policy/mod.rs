@@ -305,11 +305,23 @@ pub fn scope_implied(actor: &Actor, groups: Option<&[GroupId]>, assignee: Option
 /// Appends a predicate (starting with `and`) that keeps only the tickets `actor` may see:
 /// the same rule as `can_view`. `alias` is the tickets table's alias in the query.
 ///
-/// Every branch is an index condition on `tickets` (relations through other tables are
-/// looked up once, as arrays of ticket ids), so PostgreSQL can combine the branches'
-/// indexes in a `BitmapOr` instead of testing each row of the table: a list that no filter
-/// narrows reads the actor's tickets, never all of them.
+/// This form is a filter on rows another condition found (a key, a requester, a queue's
+/// group, full-text matches): relations through other tables are correlated `exists`, so
+/// PostgreSQL never builds index bitmaps of the actor's whole reach to combine with a
+/// selective condition. A list that nothing else narrows uses `push_ticket_scope_indexed`.
 pub fn push_ticket_scope(qb: &mut QueryBuilder<Postgres>, actor: &Actor, alias: &str) {
+    push_scope(qb, actor, alias, false);
+}
+
+/// The same predicate as `push_ticket_scope`, written so that every branch is an index
+/// condition on `tickets` (relations through other tables become arrays of ticket ids,
+/// computed once): PostgreSQL can combine the branches' indexes in a `BitmapOr`, so a list
+/// that no filter narrows reads the actor's tickets, never the whole table.
+pub fn push_ticket_scope_indexed(qb: &mut QueryBuilder<Postgres>, actor: &Actor, alias: &str) {
+    push_scope(qb, actor, alias, true);
+}
+
+fn push_scope(qb: &mut QueryBuilder<Postgres>, actor: &Actor, alias: &str, indexed: bool) {
     let view_all = actor.scope_of(Permission::TicketViewAll);
     if view_all == Reach::Everywhere {
         return;
@@ -323,16 +335,22 @@ pub fn push_ticket_scope(qb: &mut QueryBuilder<Postgres>, actor: &Actor, alias: 
         qb.push_bind(actor.groups.clone());
         qb.push(")");
     }
-    qb.push(format_args!(
-        " or {alias}.id = any(array(select w.ticket_id from ticket_watchers w where w.user_id = "
-    ));
+    let (ids_in, ids_end) = if indexed {
+        (format!(" or {alias}.id = any(array("), "))")
+    } else {
+        (format!(" or {alias}.id in ("), ")")
+    };
+    qb.push(&ids_in);
+    qb.push("select w.ticket_id from ticket_watchers w where w.user_id = ");
     qb.push_bind(actor.user_id);
-    qb.push(format_args!(
-        ")) or {alias}.id = any(array(select ar.ticket_id from approval_requests aq \
-         join approval_rounds ar on ar.id = aq.round_id where aq.approver_id = "
-    ));
+    qb.push(ids_end);
+    qb.push(&ids_in);
+    qb.push(
+        "select ar.ticket_id from approval_requests aq \
+         join approval_rounds ar on ar.id = aq.round_id where aq.approver_id = ",
+    );
     qb.push_bind(actor.user_id);
-    qb.push("))");
+    qb.push(ids_end);
     if let Reach::Projects(projects) = view_all
         && !projects.is_empty()
     {
@@ -343,10 +361,14 @@ pub fn push_ticket_scope(qb: &mut QueryBuilder<Postgres>, actor: &Actor, alias: 
     if let Some(org) = actor.org_unit_id {
         qb.push(format_args!(" or ({alias}.org_unit_id = "));
         qb.push_bind(org);
-        qb.push(format_args!(
-            " and {alias}.project_id = any(array(select vp.id from projects vp \
-             where vp.requester_visibility = 'org_unit')))"
-        ));
+        let projects = "select vp.id from projects vp where vp.requester_visibility = 'org_unit'";
+        if indexed {
+            qb.push(format_args!(
+                " and {alias}.project_id = any(array({projects})))"
+            ));
+        } else {
+            qb.push(format_args!(" and {alias}.project_id in ({projects}))"));
+        }
     }
     qb.push(")");
 }
