@@ -237,8 +237,11 @@ impl Config {
         if self.db_max_connections == 0 {
             return bad("db_max_connections", "must be at least 1");
         }
-        if self.login_max_failures_account == 0 || self.login_max_failures_address == 0 {
+        if self.login_max_failures_account == 0 {
             return bad("login_max_failures_account", "must be at least 1");
+        }
+        if self.login_max_failures_address == 0 {
+            return bad("login_max_failures_address", "must be at least 1");
         }
         if self.login_window_minutes == 0 {
             return bad("login_window_minutes", "must be at least 1");
@@ -409,6 +412,40 @@ mod tests {
             assert!(!err.contains("hunter2"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn each_login_limit_names_its_own_setting() {
+        for (setting, config) in [
+            (
+                "UNITRACK_LOGIN_MAX_FAILURES_ACCOUNT",
+                Config {
+                    login_max_failures_account: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "UNITRACK_LOGIN_MAX_FAILURES_ADDRESS",
+                Config {
+                    login_max_failures_address: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "UNITRACK_LOGIN_WINDOW_MINUTES",
+                Config {
+                    login_window_minutes: 0,
+                    ..Config::default()
+                },
+            ),
+        ] {
+            let err = config
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(&format!("({setting})")), "{setting}: {err}");
+        }
     }
 
     #[test]
