@@ -37,6 +37,7 @@ use axum::routing::MethodRouter;
 use jiff::SignedDuration;
 use sqlx::PgPool;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -567,8 +568,16 @@ pub fn routes() -> Vec<Route> {
 
 /// The application: the route table behind the middleware stack.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The application with `extra` routes beside the table, behind the same middleware. For
+/// tests that need a route the product has no use for (one that panics); the product uses
+/// [`router`].
+#[doc(hidden)]
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let config = &state.config;
-    let mut app: Router<AppState> = Router::new();
+    let mut app: Router<AppState> = extra;
     for route in routes() {
         let access = route.access;
         let mut handler = route
@@ -588,6 +597,9 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn(error::render_pages))
+                // Inside `render_pages`, so a panic becomes the same friendly 500 page as any
+                // internal error, with the request id; the process keeps serving.
+                .layer(CatchPanicLayer::custom(error::on_panic))
                 .layer(TimeoutLayer::with_status_code(
                     axum::http::StatusCode::REQUEST_TIMEOUT,
                     timeout,

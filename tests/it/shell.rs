@@ -152,3 +152,67 @@ async fn pages_work_without_javascript_and_have_no_inline_script() {
         page.assert_contains("class=\"skip\" href=\"#main\"");
     }
 }
+
+/// The friendly 500 page: our layout, the request id as the reference, nothing internal.
+#[track_caller]
+fn assert_friendly_500(response: &crate::common::TestResponse, internals: &[&str]) {
+    response
+        .assert_status(StatusCode::INTERNAL_SERVER_ERROR)
+        .assert_contains("<html")
+        .assert_contains("Something went wrong")
+        .assert_contains("Reference:");
+    let id = response
+        .headers
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    response.assert_contains(id);
+    for text in internals {
+        response.assert_not_contains(text);
+    }
+}
+
+async fn panics() -> &'static str {
+    panic!("secret detail 0xdeadbeef")
+}
+
+#[tokio::test]
+async fn a_panic_gets_the_friendly_500_page_and_the_server_keeps_serving() {
+    let mut app = TestApp::new().await;
+    let state = unitrack::web::AppState::new(
+        app.pool.clone(),
+        std::sync::Arc::new(app.clock.clone()),
+        app.config.clone(),
+    );
+    let extra = axum::Router::new().route("/boom", axum::routing::get(panics));
+    app.router = unitrack::web::router_with(state, extra)
+        .layer(axum::extract::connect_info::MockConnectInfo(app.peer));
+    let response = app.get("/boom").await;
+    assert_friendly_500(&response, &["secret detail", "deadbeef", "panicked"]);
+    assert!(response.headers.get("content-security-policy").is_some());
+    app.get("/login").await.assert_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_database_error_gets_the_friendly_500_page_without_internals() {
+    let mut app = TestApp::new().await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.login("rita@example.com").await;
+    // A broken schema: the "My requests" query fails inside PostgreSQL.
+    sqlx::query("alter table tickets rename to tickets_gone")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let response = app.get("/requests").await;
+    assert_friendly_500(
+        &response,
+        &[
+            "tickets_gone",
+            "does not exist",
+            "relation",
+            "sqlx",
+            "42P01",
+        ],
+    );
+}
