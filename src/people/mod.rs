@@ -50,12 +50,20 @@ pub async fn authenticate(
     limits: LoginLimits,
 ) -> Result<LoginOutcome> {
     let email = email.trim();
-    let keys = [(Scope::Account, email), (Scope::Address, client_addr)];
+    // No account has a longer address, and the throttle keeps its key in an index (a key of
+    // a few kilobytes would fail the insert): such a sign-in is refused by the same path as an
+    // unknown account, counted against the client's address only.
+    let account = (email.len() <= users::MAX_EMAIL_LEN).then_some(email);
+    let mut keys = vec![(Scope::Address, client_addr)];
+    keys.extend(account.map(|email| (Scope::Account, email)));
     let mut conn = pool.acquire().await?;
     if let Some(until) = throttle::locked_until(&mut conn, &keys, now).await? {
         return Ok(LoginOutcome::Locked { until });
     }
-    let found = users::find_for_login(&mut conn, email).await?;
+    let found = match account {
+        Some(email) => users::find_for_login(&mut conn, email).await?,
+        None => None,
+    };
     drop(conn);
     let (user_id, hash) = match found {
         Some((id, hash)) => (Some(id), hash),
@@ -69,7 +77,10 @@ pub async fn authenticate(
             LoginOutcome::SignedIn(id)
         }
         _ => {
-            throttle::record_failure(&mut tx, Scope::Account, email, limits.account, now).await?;
+            if let Some(email) = account {
+                throttle::record_failure(&mut tx, Scope::Account, email, limits.account, now)
+                    .await?;
+            }
             throttle::record_failure(&mut tx, Scope::Address, client_addr, limits.address, now)
                 .await?;
             LoginOutcome::Refused

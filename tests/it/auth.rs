@@ -186,6 +186,52 @@ async fn too_many_failures_from_one_address_lock_that_address() {
 }
 
 #[tokio::test]
+async fn a_huge_email_gets_the_wrong_password_answer_and_counts_against_the_address() {
+    let mut app = TestApp::with_config(|c| c.login_max_failures_address = 2).await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.get("/login").await;
+    let unknown = app
+        .post_form(
+            "/login",
+            &[("email", "nobody@example.com"), ("password", "wrong wrong")],
+        )
+        .await;
+    // Random, so PostgreSQL cannot compress it below its index row limit.
+    let local: String = {
+        use rand::Rng;
+        rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(5 * 1024)
+            .map(char::from)
+            .collect()
+    };
+    let huge = format!("{local}@example.com");
+    let response = app
+        .post_form("/login", &[("email", &huge), ("password", "wrong wrong")])
+        .await;
+    response
+        .assert_status(StatusCode::UNAUTHORIZED)
+        .assert_contains("E-mail or password is wrong.");
+    assert_eq!(
+        response.body.replace(&huge, "EMAIL"),
+        unknown.body.replace("nobody@example.com", "EMAIL"),
+        "the same page as for an unknown account"
+    );
+    assert_eq!(
+        app.count("select count(*) from login_throttle where length(key) > 254")
+            .await,
+        0
+    );
+    // The address reached its limit of two: even the right password waits now.
+    app.post_form(
+        "/login",
+        &[("email", "rita@example.com"), ("password", PASSWORD)],
+    )
+    .await
+    .assert_status(StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
 async fn the_session_id_changes_at_sign_in() {
     let mut app = TestApp::new().await;
     app.create_user("rita@example.com", "Rita", false).await;
