@@ -776,6 +776,74 @@ mod tests {
         cluster.stop().unwrap();
     }
 
+    /// Live processes whose command line mentions `needle`.
+    fn processes_mentioning(needle: &str) -> Vec<String> {
+        fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .parse::<i32>()
+                    .is_ok_and(alive)
+            })
+            .filter_map(|e| fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(needle))
+            .collect()
+    }
+
+    #[test]
+    #[allow(clippy::print_stderr)]
+    fn as_root_a_data_dir_postgres_cannot_reach_is_relocated() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: relocation happens only when running as root");
+            return;
+        }
+        // A checkout under /root: the PostgreSQL user cannot pass through a 0700 folder.
+        let private = tempfile::tempdir().unwrap();
+        fs::set_permissions(private.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let data = private.path().join("checkout").join(".unitrack");
+        let cluster = Cluster::start(&options(&data)).unwrap();
+        let root = cluster.root().to_path_buf();
+        assert!(root.starts_with(RELOCATED_ROOT), "{}", root.display());
+        // Removed however the test ends (it is outside the temporary folder).
+        struct Remove(PathBuf);
+        impl Drop for Remove {
+            fn drop(&mut self) {
+                let _ = fs::remove_dir_all(&self.0);
+            }
+        }
+        let _remove = Remove(root.clone());
+        let note = fs::read_to_string(data.join("postgres-location.txt")).unwrap();
+        assert_eq!(note.trim(), root.display().to_string());
+        assert_eq!(
+            fs::metadata(private.path()).unwrap().mode() & 0o777,
+            0o700,
+            "the folder above the data dir is left as it was"
+        );
+        let pid = cluster.postmaster_pid().unwrap();
+        let owner = fs::metadata(format!("/proc/{pid}")).unwrap().uid();
+        assert_eq!(owner, fs::metadata(&root).unwrap().uid());
+        assert_ne!(owner, 0);
+        execute(
+            &cluster,
+            "create table kept (v text); insert into kept values ('yes')",
+        );
+        cluster.stop().unwrap();
+        assert!(gone(pid), "postgres {pid} still running after stop");
+
+        // The second start finds the relocated cluster again.
+        let cluster = Cluster::start(&options(&data)).unwrap();
+        assert_eq!(cluster.root(), root);
+        assert_eq!(query_one(&cluster, "select v from kept"), "yes");
+        let pid = cluster.postmaster_pid().unwrap();
+        cluster.stop().unwrap();
+        assert!(gone(pid), "postgres {pid} still running after stop");
+        let root_text = root.display().to_string();
+        assert_eq!(processes_mentioning(&root_text), Vec::<String>::new());
+    }
+
     #[test]
     fn a_second_start_on_the_same_folder_is_refused() {
         let dir = tempfile::tempdir().unwrap();
