@@ -344,6 +344,31 @@ async fn my_account_lists_sessions_and_revokes_one() {
 }
 
 #[tokio::test]
+async fn my_account_does_not_list_sessions_that_went_idle() {
+    let mut app = TestApp::new().await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.login("rita@example.com").await;
+    let mut phone = app.other_browser();
+    phone.login("rita@example.com").await;
+    app.clock.advance(SignedDuration::from_mins(20));
+    let page = app.get("/account").await;
+    assert_eq!(page.body.matches("/revoke\"").count(), 2);
+    // The phone has been idle past the 30 minutes; this browser was active 15 minutes ago.
+    app.clock.advance(SignedDuration::from_mins(15));
+    let page = app.get("/account").await;
+    page.assert_contains("(this session)");
+    assert_eq!(
+        page.body.matches("/revoke\"").count(),
+        1,
+        "an idle-expired session is listed"
+    );
+    phone
+        .get("/requests")
+        .await
+        .assert_redirect_to("/login?next=%2Frequests");
+}
+
+#[tokio::test]
 async fn someone_elses_session_cannot_be_revoked() {
     let mut app = TestApp::new().await;
     app.create_user("rita@example.com", "Rita", false).await;
