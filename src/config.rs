@@ -262,6 +262,39 @@ impl Config {
             .collect()
     }
 
+    /// How long a session lasts: idle and absolute.
+    pub fn session_lifetime(&self) -> crate::people::sessions::Lifetime {
+        crate::people::sessions::Lifetime {
+            idle: minutes(self.session_idle_minutes),
+            max: jiff::SignedDuration::from_hours(i64::from(self.session_max_hours)),
+        }
+    }
+
+    /// Sign-in throttling, per account and per client address.
+    pub fn login_limits(&self) -> crate::people::LoginLimits {
+        use crate::people::throttle::Limit;
+        let window = minutes(self.login_window_minutes);
+        crate::people::LoginLimits {
+            account: Limit {
+                max_failures: self.login_max_failures_account,
+                window,
+            },
+            address: Limit {
+                max_failures: self.login_max_failures_address,
+                window,
+            },
+        }
+    }
+
+    /// What the periodic sweep may forget: sessions past their lifetime, failures past their
+    /// window.
+    pub fn retention(&self) -> crate::people::Retention {
+        crate::people::Retention {
+            sessions: self.session_lifetime(),
+            login: self.login_limits(),
+        }
+    }
+
     /// The size limits of incoming mail.
     pub fn mail_limits(&self) -> crate::mail::Limits {
         crate::mail::Limits {
@@ -319,6 +352,10 @@ impl Config {
             None => format!("http://{}", self.listen),
         }
     }
+}
+
+fn minutes(m: u32) -> jiff::SignedDuration {
+    jiff::SignedDuration::from_mins(i64::from(m))
 }
 
 fn env_name(setting: &str) -> String {

@@ -164,6 +164,7 @@ async fn run_with(
         pool.clone(),
         clock.clone(),
         config.mail_limits(),
+        config.retention(),
         std::time::Duration::from_secs(15),
         config.mail_out(),
         stopped,

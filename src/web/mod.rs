@@ -34,7 +34,6 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use jiff::SignedDuration;
 use sqlx::PgPool;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -50,7 +49,6 @@ use crate::core::time::SharedClock;
 use crate::engine::policy::Permission;
 use crate::people::LoginLimits;
 use crate::people::sessions::Lifetime;
-use crate::people::throttle::Limit;
 
 pub use error::Rendered;
 
@@ -70,22 +68,8 @@ pub struct App {
 impl AppState {
     pub fn new(pool: PgPool, clock: SharedClock, config: Config) -> Self {
         let trusted_proxies = config.trusted_proxy_addrs().unwrap_or_default();
-        let minutes = |m: u32| SignedDuration::from_mins(i64::from(m));
-        let lifetime = Lifetime {
-            idle: minutes(config.session_idle_minutes),
-            max: SignedDuration::from_hours(i64::from(config.session_max_hours)),
-        };
-        let window = minutes(config.login_window_minutes);
-        let login_limits = LoginLimits {
-            account: Limit {
-                max_failures: config.login_max_failures_account,
-                window,
-            },
-            address: Limit {
-                max_failures: config.login_max_failures_address,
-                window,
-            },
-        };
+        let lifetime = config.session_lifetime();
+        let login_limits = config.login_limits();
         Self(Arc::new(App {
             pool,
             clock,
