@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use jiff::SignedDuration;
 
-use crate::common::{PASSWORD, TestApp};
+use crate::common::{NowTs, PASSWORD, TestApp, t0};
 
 #[tokio::test]
 async fn a_user_signs_in_and_out() {
@@ -520,6 +520,23 @@ async fn a_post_from_another_origin_is_refused_even_with_the_token() {
 }
 
 #[tokio::test]
+async fn without_origin_and_referer_the_token_alone_decides() {
+    // Some browsers and privacy tools send neither header (docs/security.md).
+    let mut app = TestApp::new().await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.login("rita@example.com").await;
+    let token = app.csrf().unwrap().to_owned();
+    let no_origin = [("user-agent", "a browser that sends no Origin")];
+    app.post_raw("/logout", &[], &no_origin)
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    app.get("/requests").await.assert_status(StatusCode::OK);
+    app.post_raw("/logout", &[("_csrf", &token)], &no_origin)
+        .await
+        .assert_redirect_to("/login");
+}
+
+#[tokio::test]
 async fn the_login_form_itself_needs_its_token() {
     let mut app = TestApp::new().await;
     app.create_user("rita@example.com", "Rita", false).await;
@@ -551,4 +568,91 @@ async fn after_sign_in_only_local_paths_are_followed() {
     )
     .await
     .assert_redirect_to("/");
+}
+
+#[tokio::test]
+async fn the_periodic_sweep_deletes_dead_sessions_and_old_sign_in_failures() {
+    let mut app = TestApp::with_config(|c| c.login_max_failures_account = 2).await;
+    let rita = app.create_user("rita@example.com", "Rita", false).await;
+    app.login("rita@example.com").await;
+    let mut phone = app.other_browser();
+    phone.login("rita@example.com").await;
+    // A third session that will reach its absolute end while still in use.
+    {
+        let short = unitrack::people::sessions::Lifetime {
+            idle: SignedDuration::from_mins(30),
+            max: SignedDuration::from_mins(30),
+        };
+        let mut conn = app.pool.acquire().await.unwrap();
+        unitrack::people::sessions::create(&mut conn, rita, t0(), short, "short", "")
+            .await
+            .unwrap();
+    }
+    app.get("/login").await;
+    app.post_form(
+        "/login",
+        &[("email", "ghost@example.com"), ("password", "wrong wrong")],
+    )
+    .await;
+    // Ten minutes later, two failures against a limit of two: locked for the 15-minute window.
+    app.clock.advance(SignedDuration::from_mins(10));
+    for _ in 0..2 {
+        app.post_form(
+            "/login",
+            &[("email", "locked@example.com"), ("password", "wrong wrong")],
+        )
+        .await;
+    }
+    let throttle_keys = |app: &TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "select scope || ':' || key from login_throttle order by 1",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        throttle_keys(&app).await,
+        [
+            "account:ghost@example.com",
+            "account:locked@example.com",
+            "address:203.0.113.7"
+        ]
+    );
+    let sweep = |app: &TestApp| {
+        let pool = app.pool.clone();
+        let clock = app.clock.clone();
+        let limits = app.config.mail_limits();
+        async move {
+            unitrack::jobs::runner::tick(&pool, &clock, limits)
+                .await
+                .unwrap();
+        }
+    };
+
+    // 20 minutes on: the windows of the unlocked keys are over; the lock still holds.
+    app.clock.advance(SignedDuration::from_mins(10));
+    app.get("/account").await.assert_status(StatusCode::OK);
+    sweep(&app).await;
+    assert_eq!(throttle_keys(&app).await, ["account:locked@example.com"]);
+    assert_eq!(app.count("select count(*) from sessions").await, 3);
+
+    // 35 minutes on: the lock is over; the phone idled out; the third session reached its end
+    // though it was in use a moment ago; this browser was active 15 minutes ago.
+    app.clock.advance(SignedDuration::from_mins(15));
+    sqlx::query("update sessions set last_seen_at = $1 where user_agent = 'short'")
+        .bind(unitrack::core::time::to_db(app.clock.now_ts()))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sweep(&app).await;
+    assert_eq!(throttle_keys(&app).await, Vec::<String>::new());
+    assert_eq!(app.count("select count(*) from sessions").await, 1);
+    app.get("/account")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("(this session)");
 }
