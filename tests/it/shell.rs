@@ -216,3 +216,90 @@ async fn a_database_error_gets_the_friendly_500_page_without_internals() {
         ],
     );
 }
+
+#[tokio::test]
+async fn large_pages_are_gzip_compressed_when_the_browser_accepts_it() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let app = TestApp::new().await;
+    let get = |encoding: Option<&'static str>| {
+        let mut request = axum::http::Request::get("/login").header("host", "localhost");
+        if let Some(encoding) = encoding {
+            request = request.header("accept-encoding", encoding);
+        }
+        app.router
+            .clone()
+            .oneshot(request.body(axum::body::Body::empty()).unwrap())
+    };
+    let plain = get(None).await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.into_body().collect().await.unwrap().to_bytes();
+    assert!(plain.len() > 1000, "the page is large enough to compress");
+
+    let packed = get(Some("gzip, deflate, br")).await.unwrap();
+    assert_eq!(packed.status(), StatusCode::OK);
+    assert_eq!(packed.headers().get("content-encoding").unwrap(), "gzip");
+    assert!(
+        packed
+            .headers()
+            .get("vary")
+            .is_some_and(|v| v.to_str().unwrap().contains("accept-encoding"))
+    );
+    let packed = packed.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&packed[..2], &[0x1f, 0x8b], "a gzip stream");
+    assert!(
+        packed.len() < plain.len() / 2,
+        "{} of {}",
+        packed.len(),
+        plain.len()
+    );
+}
+
+/// Collects what a subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn log_lines_written_during_a_request_carry_its_request_id() {
+    use unitrack::config::LogFormat;
+    for format in [LogFormat::Pretty, LogFormat::Json] {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = unitrack::telemetry::subscriber("info", format, move || writer.clone());
+        let mut app = TestApp::new().await;
+        app.get("/login").await;
+        let response = {
+            // The test's runtime runs the request on this thread.
+            let _guard = tracing::subscriber::set_default(subscriber);
+            app.post_form(
+                "/login",
+                &[("email", "nobody@example.com"), ("password", "wrong wrong")],
+            )
+            .await
+        };
+        response.assert_status(StatusCode::UNAUTHORIZED);
+        let id = response.headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line = text
+            .lines()
+            .find(|line| line.contains("sign-in refused"))
+            .unwrap_or_else(|| panic!("{format:?}: no log line:\n{text}"));
+        assert!(
+            line.contains(&id),
+            "{format:?}: no request id {id} in {line}"
+        );
+    }
+}
