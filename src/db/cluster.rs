@@ -909,10 +909,10 @@ mod tests {
             Some(PathBuf::from("/srv/pg/data"))
         );
         assert_eq!(
-            data_dir_argument(b"postgres\0-D/srv/pg/data\0-p\05432\0"),
+            data_dir_argument(b"postgres\0-D/srv/pg/data\0-p\x005432\0"),
             Some(PathBuf::from("/srv/pg/data"))
         );
-        assert_eq!(data_dir_argument(b"sleep\060\0"), None);
+        assert_eq!(data_dir_argument(b"sleep\x0060\0"), None);
         assert_eq!(data_dir_argument(b"postgres\0-D"), None);
         assert_eq!(data_dir_argument(b"postgres\0-D\0"), None);
     }
