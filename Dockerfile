@@ -9,17 +9,22 @@ WORKDIR /app
 # (a COPY with at least one real source tolerates an unmatched glob).
 COPY Cargo.toml Cargo.lock askama.tom[l] ./
 COPY src ./src
-# Askama templates and sqlx migrations are embedded into the binary at
-# compile time, so they must be present in the build stage.
+# Askama templates, sqlx migrations, static files and the default process
+# definitions (config/processes/*.toml, include_str! in src/processes) are
+# embedded into the binary at compile time, so they must be present here.
 COPY templates ./templates
 COPY static ./static
 COPY migrations ./migrations
+COPY config ./config
+# Cargo.toml declares the benchmark binary at bench/main.rs. Only the server is
+# built below, but with its source present a plain `cargo build` works too.
+COPY bench ./bench
 
 # The cache mounts keep downloaded crates between builds (BuildKit); target/
 # is deliberately not a cache mount so the binary stays in the image layer.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
-    cargo build --release --locked
+    cargo build --release --locked --bin unitrack
 
 # ---------- runtime stage ----------
 FROM debian:bookworm-slim
@@ -35,7 +40,7 @@ RUN useradd --system --user-group --create-home --home-dir /var/lib/unitrack \
 
 COPY --from=builder /app/target/release/unitrack /usr/local/bin/unitrack
 
-# Templates, migrations and static files are embedded in the binary.
+# Templates, migrations, static files and default processes are embedded in the binary.
 ENV UNITRACK_LISTEN=0.0.0.0:8080
 
 USER unitrack

@@ -237,8 +237,11 @@ impl Config {
         if self.db_max_connections == 0 {
             return bad("db_max_connections", "must be at least 1");
         }
-        if self.login_max_failures_account == 0 || self.login_max_failures_address == 0 {
+        if self.login_max_failures_account == 0 {
             return bad("login_max_failures_account", "must be at least 1");
+        }
+        if self.login_max_failures_address == 0 {
+            return bad("login_max_failures_address", "must be at least 1");
         }
         if self.login_window_minutes == 0 {
             return bad("login_window_minutes", "must be at least 1");
@@ -257,6 +260,39 @@ impl Config {
             .filter(|s| !s.is_empty())
             .map(|s| s.parse().map_err(|_| format!("{s:?} is not an IP address")))
             .collect()
+    }
+
+    /// How long a session lasts: idle and absolute.
+    pub fn session_lifetime(&self) -> crate::people::sessions::Lifetime {
+        crate::people::sessions::Lifetime {
+            idle: minutes(self.session_idle_minutes),
+            max: jiff::SignedDuration::from_hours(i64::from(self.session_max_hours)),
+        }
+    }
+
+    /// Sign-in throttling, per account and per client address.
+    pub fn login_limits(&self) -> crate::people::LoginLimits {
+        use crate::people::throttle::Limit;
+        let window = minutes(self.login_window_minutes);
+        crate::people::LoginLimits {
+            account: Limit {
+                max_failures: self.login_max_failures_account,
+                window,
+            },
+            address: Limit {
+                max_failures: self.login_max_failures_address,
+                window,
+            },
+        }
+    }
+
+    /// What the periodic sweep may forget: sessions past their lifetime, failures past their
+    /// window.
+    pub fn retention(&self) -> crate::people::Retention {
+        crate::people::Retention {
+            sessions: self.session_lifetime(),
+            login: self.login_limits(),
+        }
     }
 
     /// The size limits of incoming mail.
@@ -316,6 +352,10 @@ impl Config {
             None => format!("http://{}", self.listen),
         }
     }
+}
+
+fn minutes(m: u32) -> jiff::SignedDuration {
+    jiff::SignedDuration::from_mins(i64::from(m))
 }
 
 fn env_name(setting: &str) -> String {
@@ -409,6 +449,40 @@ mod tests {
             assert!(!err.contains("hunter2"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn each_login_limit_names_its_own_setting() {
+        for (setting, config) in [
+            (
+                "UNITRACK_LOGIN_MAX_FAILURES_ACCOUNT",
+                Config {
+                    login_max_failures_account: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "UNITRACK_LOGIN_MAX_FAILURES_ADDRESS",
+                Config {
+                    login_max_failures_address: 0,
+                    ..Config::default()
+                },
+            ),
+            (
+                "UNITRACK_LOGIN_WINDOW_MINUTES",
+                Config {
+                    login_window_minutes: 0,
+                    ..Config::default()
+                },
+            ),
+        ] {
+            let err = config
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(&format!("({setting})")), "{setting}: {err}");
+        }
     }
 
     #[test]

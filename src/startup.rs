@@ -84,24 +84,28 @@ async fn bind_smtp(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled: a signal that arrives in between (say, right after
+/// the banner) must stop the server cleanly, not kill the process with the default action.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(interrupt) => {},
+            () = wait(terminate) => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
 
 /// `unitrack serve`: the whole server, from configuration to clean exit.
@@ -160,6 +164,7 @@ async fn run_with(
         pool.clone(),
         clock.clone(),
         config.mail_limits(),
+        config.retention(),
         std::time::Duration::from_secs(15),
         config.mail_out(),
         stopped,
@@ -167,8 +172,9 @@ async fn run_with(
     let state = web::AppState::new(pool.clone(), clock, config.clone());
     let app = web::router(state);
     let bound = listener.local_addr()?;
+    let shutdown = shutdown_signal();
     print_banner(config, bound, show_demo, started);
-    let served = web::serve(listener, app, shutdown_signal()).await;
+    let served = web::serve(listener, app, shutdown).await;
     let _ = stop.send(true);
     if let Err(e) = jobs.await {
         tracing::warn!(error = %e, "job loop ended abnormally");

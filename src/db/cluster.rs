@@ -403,17 +403,15 @@ impl Cluster {
         Ok(())
     }
 
-    /// A `postmaster.pid` left by a crash: remove it when its process is gone or is not
-    /// PostgreSQL; stop the server when it is an orphan of an earlier Unitrack (we hold the
-    /// data folder lock, so no live Unitrack owns it).
+    /// A `postmaster.pid` left by a crash: stop the server when it is an orphan of an earlier
+    /// Unitrack (we hold the data folder lock, so no live Unitrack owns it); otherwise its
+    /// process is gone or the pid was reused by something else, so remove the file.
     fn clear_stale_server(&self) -> Result<(), ClusterError> {
         let pid_file = self.pgdata().join("postmaster.pid");
         let Some(pid) = read_pid(&pid_file) else {
             return Ok(());
         };
-        let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
-        let ours = fs::canonicalize(self.bin_dir.join("postgres")).ok();
-        if exe.is_some() && exe == ours {
+        if self.serves_our_data(pid) {
             tracing::warn!(
                 pid,
                 "stopping a PostgreSQL left running by an earlier Unitrack"
@@ -433,6 +431,27 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// Whether `pid` is a PostgreSQL server of this cluster: our `postgres` program, working
+    /// in our data folder. A pid from a stale file may since belong to anything, including
+    /// another cluster's server (the system's, or another Unitrack's), which we must not stop.
+    fn serves_our_data(&self, pid: i32) -> bool {
+        let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
+        let program = fs::canonicalize(self.bin_dir.join("postgres")).ok();
+        if exe.is_none() || exe != program {
+            return false;
+        }
+        let Ok(pgdata) = fs::canonicalize(self.pgdata()) else {
+            return false;
+        };
+        // The postmaster changes into its data folder at start; pg_ctl names it after -D.
+        let cwd = fs::read_link(format!("/proc/{pid}/cwd")).ok();
+        let argument = fs::read(format!("/proc/{pid}/cmdline"))
+            .ok()
+            .and_then(|cmdline| data_dir_argument(&cmdline))
+            .and_then(|dir| fs::canonicalize(dir).ok());
+        cwd.as_ref() == Some(&pgdata) || argument.as_ref() == Some(&pgdata)
     }
 
     fn start_watchdog(&mut self) -> Result<(), ClusterError> {
@@ -629,6 +648,24 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// The folder after `-D` (or in `-D<folder>`) in a NUL-separated command line.
+fn data_dir_argument(cmdline: &[u8]) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut args = cmdline.split(|b| *b == 0);
+    while let Some(arg) = args.next() {
+        if arg == b"-D" {
+            return args
+                .next()
+                .filter(|dir| !dir.is_empty())
+                .map(|dir| PathBuf::from(std::ffi::OsStr::from_bytes(dir)));
+        }
+        if let Some(dir) = arg.strip_prefix(b"-D").filter(|d| !d.is_empty()) {
+            return Some(PathBuf::from(std::ffi::OsStr::from_bytes(dir)));
+        }
+    }
+    None
+}
+
 fn read_pid(pid_file: &Path) -> Option<i32> {
     fs::read_to_string(pid_file)
         .ok()?
@@ -739,6 +776,74 @@ mod tests {
         cluster.stop().unwrap();
     }
 
+    /// Live processes whose command line mentions `needle`.
+    fn processes_mentioning(needle: &str) -> Vec<String> {
+        fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .parse::<i32>()
+                    .is_ok_and(alive)
+            })
+            .filter_map(|e| fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(needle))
+            .collect()
+    }
+
+    #[test]
+    #[allow(clippy::print_stderr)]
+    fn as_root_a_data_dir_postgres_cannot_reach_is_relocated() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: relocation happens only when running as root");
+            return;
+        }
+        // A checkout under /root: the PostgreSQL user cannot pass through a 0700 folder.
+        let private = tempfile::tempdir().unwrap();
+        fs::set_permissions(private.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let data = private.path().join("checkout").join(".unitrack");
+        let cluster = Cluster::start(&options(&data)).unwrap();
+        let root = cluster.root().to_path_buf();
+        assert!(root.starts_with(RELOCATED_ROOT), "{}", root.display());
+        // Removed however the test ends (it is outside the temporary folder).
+        struct Remove(PathBuf);
+        impl Drop for Remove {
+            fn drop(&mut self) {
+                let _ = fs::remove_dir_all(&self.0);
+            }
+        }
+        let _remove = Remove(root.clone());
+        let note = fs::read_to_string(data.join("postgres-location.txt")).unwrap();
+        assert_eq!(note.trim(), root.display().to_string());
+        assert_eq!(
+            fs::metadata(private.path()).unwrap().mode() & 0o777,
+            0o700,
+            "the folder above the data dir is left as it was"
+        );
+        let pid = cluster.postmaster_pid().unwrap();
+        let owner = fs::metadata(format!("/proc/{pid}")).unwrap().uid();
+        assert_eq!(owner, fs::metadata(&root).unwrap().uid());
+        assert_ne!(owner, 0);
+        execute(
+            &cluster,
+            "create table kept (v text); insert into kept values ('yes')",
+        );
+        cluster.stop().unwrap();
+        assert!(gone(pid), "postgres {pid} still running after stop");
+
+        // The second start finds the relocated cluster again.
+        let cluster = Cluster::start(&options(&data)).unwrap();
+        assert_eq!(cluster.root(), root);
+        assert_eq!(query_one(&cluster, "select v from kept"), "yes");
+        let pid = cluster.postmaster_pid().unwrap();
+        cluster.stop().unwrap();
+        assert!(gone(pid), "postgres {pid} still running after stop");
+        let root_text = root.display().to_string();
+        assert_eq!(processes_mentioning(&root_text), Vec::<String>::new());
+    }
+
     #[test]
     fn a_second_start_on_the_same_folder_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -760,6 +865,56 @@ mod tests {
         let cluster = Cluster::start(&options(dir.path())).unwrap();
         assert_ne!(cluster.postmaster_pid(), Some(std::process::id() as i32));
         cluster.stop().unwrap();
+    }
+
+    #[test]
+    fn a_stale_pid_of_an_unrelated_process_is_never_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = Cluster::start(&options(dir.path())).unwrap();
+        let pid_file = cluster.pgdata().join("postmaster.pid");
+        cluster.stop().unwrap();
+
+        // The pid now belongs to some other program.
+        let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+        let sleeper_pid = sleeper.id() as i32;
+        fs::write(&pid_file, format!("{sleeper_pid}\n/x\n")).unwrap();
+        let cluster = Cluster::start(&options(dir.path())).unwrap();
+        assert!(alive(sleeper_pid), "an unrelated process was stopped");
+        assert_ne!(cluster.postmaster_pid(), Some(sleeper_pid));
+        cluster.stop().unwrap();
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+
+        // The pid now belongs to the PostgreSQL of another cluster: same program, other data.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = Cluster::start(&options(other_dir.path())).unwrap();
+        let other_pid = other.postmaster_pid().unwrap();
+        fs::write(&pid_file, format!("{other_pid}\n/x\n")).unwrap();
+        let cluster = Cluster::start(&options(dir.path())).unwrap();
+        assert!(alive(other_pid), "another cluster's server was stopped");
+        assert!(
+            cluster
+                .postmaster_pid()
+                .is_some_and(|p| p != other_pid && alive(p))
+        );
+        assert_eq!(query_one(&other, "select 'still here'"), "still here");
+        cluster.stop().unwrap();
+        other.stop().unwrap();
+    }
+
+    #[test]
+    fn the_data_folder_is_read_from_a_command_line() {
+        assert_eq!(
+            data_dir_argument(b"/usr/lib/postgresql/15/bin/postgres\0-D\0/srv/pg/data\0"),
+            Some(PathBuf::from("/srv/pg/data"))
+        );
+        assert_eq!(
+            data_dir_argument(b"postgres\0-D/srv/pg/data\0-p\x005432\0"),
+            Some(PathBuf::from("/srv/pg/data"))
+        );
+        assert_eq!(data_dir_argument(b"sleep\x0060\0"), None);
+        assert_eq!(data_dir_argument(b"postgres\0-D"), None);
+        assert_eq!(data_dir_argument(b"postgres\0-D\0"), None);
     }
 
     #[test]

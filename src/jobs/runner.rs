@@ -1,4 +1,5 @@
-//! The job loop every app instance runs: once a minute it enqueues the periodic sweep and one
+//! The job loop every app instance runs: once a minute it enqueues the periodic sweep (tickets:
+//! SLA breaches, auto-close; people: expired sessions and sign-in failures) and one
 //! IMAP poll per active account (each once per minute across all instances, by idempotency
 //! key), then works off due jobs until none is left. Several instances share the queue
 //! through `claim`'s `SKIP LOCKED`.
@@ -22,9 +23,11 @@ use crate::core::ids::MailboxId;
 use crate::core::time::Clock;
 use crate::mail::out::{self, Settings};
 use crate::mail::{Limits, imap};
+use crate::people::{self, Retention};
 use crate::tickets::sweeps;
 
-/// Records SLA breaches and auto-closes resolved tickets.
+/// The periodic sweep: records SLA breaches, auto-closes resolved tickets, and deletes expired
+/// sessions and sign-in failures past their window.
 pub const TICKET_SWEEP: &str = "ticket_sweep";
 /// Fetches new mail of one IMAP account (payload: `mailbox_id`).
 pub const IMAP_POLL: &str = "imap_poll";
@@ -35,6 +38,7 @@ pub async fn run(
     pool: PgPool,
     clock: Arc<dyn Clock>,
     limits: Limits,
+    retention: Retention,
     every: Duration,
     mail: Settings,
     mut stop: watch::Receiver<bool>,
@@ -51,7 +55,7 @@ pub async fn run(
                 Err(e) => tracing::warn!(error = %e, "job loop: scheduling"),
             }
         }
-        if let Err(e) = work(&pool, clock.as_ref(), limits, Some(&mail)).await {
+        if let Err(e) = work(&pool, clock.as_ref(), limits, retention, Some(&mail)).await {
             tracing::warn!(error = %e, "job loop");
         }
         let woken = async {
@@ -99,7 +103,8 @@ pub async fn tick(pool: &PgPool, clock: &dyn Clock, limits: Limits) -> Result<us
 }
 
 /// One round: schedule what is periodic, then run what is due. Mail is sent only with
-/// `mail` settings that name a relay.
+/// `mail` settings that name a relay. The sweep keeps sessions and sign-in failures as long as
+/// the default configuration does (tests run with it; the server's `run` takes its own).
 pub async fn tick_with(
     pool: &PgPool,
     clock: &dyn Clock,
@@ -107,7 +112,8 @@ pub async fn tick_with(
     mail: Option<&Settings>,
 ) -> Result<usize> {
     schedule(pool, clock.now()).await?;
-    work(pool, clock, limits, mail).await
+    let retention = crate::config::Config::default().retention();
+    work(pool, clock, limits, retention, mail).await
 }
 
 fn minute_of(now: jiff::Timestamp) -> i64 {
@@ -147,6 +153,7 @@ async fn work(
     pool: &PgPool,
     clock: &dyn Clock,
     limits: Limits,
+    retention: Retention,
     mail: Option<&Settings>,
 ) -> Result<usize> {
     let kinds: &[&str] = match mail {
@@ -156,7 +163,7 @@ async fn work(
     let mut ran = 0;
     while let Some(job) = claim(pool, kinds, clock.now(), LEASE).await? {
         let now = clock.now();
-        match perform(pool, limits, mail, &job, now).await {
+        match perform(pool, limits, retention, mail, &job, now).await {
             Ok(()) => complete(pool, job.id, now).await?,
             Err(e) => {
                 tracing::warn!(job = job.id, kind = %job.kind, error = %e, "job failed");
@@ -171,12 +178,18 @@ async fn work(
 async fn perform(
     pool: &PgPool,
     limits: Limits,
+    retention: Retention,
     mail: Option<&Settings>,
     job: &Job,
     now: jiff::Timestamp,
 ) -> Result<()> {
     match (job.kind.as_str(), mail) {
-        (TICKET_SWEEP, _) => sweeps::sweep(pool, now).await.map(drop),
+        (TICKET_SWEEP, _) => {
+            // Both halves run even when one fails; the job reports the first failure.
+            let people = people::sweep(pool, now, retention).await.map(drop);
+            let tickets = sweeps::sweep(pool, now).await.map(drop);
+            people.and(tickets)
+        }
         (IMAP_POLL, _) => {
             let mailbox: MailboxId = serde_json::from_value(job.payload.0["mailbox_id"].clone())
                 .map_err(|e| {

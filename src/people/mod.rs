@@ -39,6 +39,48 @@ pub struct LoginLimits {
     pub address: Limit,
 }
 
+/// How long sessions and sign-in failures matter; the periodic sweep deletes them after.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub sessions: sessions::Lifetime,
+    pub login: LoginLimits,
+}
+
+/// What one sweep deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub sessions: u64,
+    pub login_failures: u64,
+}
+
+/// Deletes sessions that can no longer sign anyone in (past their absolute end or idle too
+/// long: what `sessions::load` refuses) and sign-in failures whose window and lock are over.
+/// Run by the job loop's periodic sweep; each delete is one statement, safe on any number of
+/// instances.
+pub async fn sweep(pool: &PgPool, now: Timestamp, retention: Retention) -> Result<Swept> {
+    let idle_cutoff = now.saturating_sub(retention.sessions.idle).unwrap_or(now);
+    let mut conn = pool.acquire().await?;
+    // `last_seen_at` has no index (it is written once a minute per session): because of this
+    // delete the table holds little more than the live sessions, so reading it is cheap.
+    let sessions = sqlx::query("delete from sessions where expires_at <= $1 or last_seen_at <= $2")
+        .bind(crate::core::time::to_db(now))
+        .bind(crate::core::time::to_db(idle_cutoff))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    let mut login_failures = 0;
+    for (scope, limit) in [
+        (Scope::Account, retention.login.account),
+        (Scope::Address, retention.login.address),
+    ] {
+        login_failures += throttle::forget_stale(&mut conn, scope, limit, now).await?;
+    }
+    Ok(Swept {
+        sessions,
+        login_failures,
+    })
+}
+
 /// Checks a password with throttling per account and per address. The password is verified
 /// outside any transaction: hashing is slow and must not hold a connection's locks.
 pub async fn authenticate(
@@ -50,12 +92,20 @@ pub async fn authenticate(
     limits: LoginLimits,
 ) -> Result<LoginOutcome> {
     let email = email.trim();
-    let keys = [(Scope::Account, email), (Scope::Address, client_addr)];
+    // No account has a longer address, and the throttle keeps its key in an index (a key of
+    // a few kilobytes would fail the insert): such a sign-in is refused by the same path as an
+    // unknown account, counted against the client's address only.
+    let account = (email.len() <= users::MAX_EMAIL_LEN).then_some(email);
+    let mut keys = vec![(Scope::Address, client_addr)];
+    keys.extend(account.map(|email| (Scope::Account, email)));
     let mut conn = pool.acquire().await?;
     if let Some(until) = throttle::locked_until(&mut conn, &keys, now).await? {
         return Ok(LoginOutcome::Locked { until });
     }
-    let found = users::find_for_login(&mut conn, email).await?;
+    let found = match account {
+        Some(email) => users::find_for_login(&mut conn, email).await?,
+        None => None,
+    };
     drop(conn);
     let (user_id, hash) = match found {
         Some((id, hash)) => (Some(id), hash),
@@ -69,7 +119,10 @@ pub async fn authenticate(
             LoginOutcome::SignedIn(id)
         }
         _ => {
-            throttle::record_failure(&mut tx, Scope::Account, email, limits.account, now).await?;
+            if let Some(email) = account {
+                throttle::record_failure(&mut tx, Scope::Account, email, limits.account, now)
+                    .await?;
+            }
             throttle::record_failure(&mut tx, Scope::Address, client_addr, limits.address, now)
                 .await?;
             LoginOutcome::Refused

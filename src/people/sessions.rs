@@ -218,8 +218,15 @@ pub struct Listed {
     pub client_addr: String,
 }
 
-/// The user's live sessions, most recently used first.
-pub async fn list(conn: &mut PgConnection, user_id: UserId, now: Timestamp) -> Result<Vec<Listed>> {
+/// The user's live sessions (neither past their absolute end nor idle too long, as `load`
+/// decides), most recently used first.
+pub async fn list(
+    conn: &mut PgConnection,
+    user_id: UserId,
+    now: Timestamp,
+    lifetime: Lifetime,
+) -> Result<Vec<Listed>> {
+    let idle_cutoff = now.saturating_sub(lifetime.idle).unwrap_or(now);
     let rows: Vec<(
         SessionId,
         jiff_sqlx::Timestamp,
@@ -228,11 +235,12 @@ pub async fn list(conn: &mut PgConnection, user_id: UserId, now: Timestamp) -> R
         String,
     )> = sqlx::query_as(
         "select public_id, created_at, last_seen_at, user_agent, client_addr
-             from sessions where user_id = $1 and expires_at > $2
+             from sessions where user_id = $1 and expires_at > $2 and last_seen_at > $3
              order by last_seen_at desc limit 100",
     )
     .bind(user_id)
     .bind(to_db(now))
+    .bind(to_db(idle_cutoff))
     .fetch_all(conn)
     .await?;
     Ok(rows

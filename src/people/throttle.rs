@@ -124,3 +124,26 @@ pub async fn clear(conn: &mut PgConnection, scope: Scope, key: &str) -> Result<(
         .await?;
     Ok(())
 }
+
+/// Forgets the keys of `scope` whose window and lock are both over: their next failure would
+/// start counting afresh anyway. For the periodic sweep; returns how many were deleted.
+pub async fn forget_stale(
+    conn: &mut PgConnection,
+    scope: Scope,
+    limit: Limit,
+    now: Timestamp,
+) -> Result<u64> {
+    let window_start = now.saturating_sub(limit.window).unwrap_or(now);
+    // No index on the times: the sweep reads the table once a minute, and the table holds
+    // only the last window's failures because of this very delete.
+    let done = sqlx::query(
+        "delete from login_throttle
+         where scope = $1 and window_start < $2 and (locked_until is null or locked_until <= $3)",
+    )
+    .bind(scope.as_str())
+    .bind(to_db(window_start))
+    .bind(to_db(now))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -20,10 +20,13 @@ pub struct User {
     pub org_unit_id: Option<OrgUnitId>,
 }
 
-/// A checked e-mail address: trimmed, one `@`, no spaces, at most 254 characters.
+/// The longest e-mail address an account can have, in bytes (RFC 5321's path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// A checked e-mail address: trimmed, one `@`, no spaces, at most 254 bytes.
 pub fn parse_email(input: &str, field: &str) -> Result<String, FieldErrors> {
     let email = input.trim();
-    let valid = email.len() <= 254
+    let valid = email.len() <= MAX_EMAIL_LEN
         && !email.chars().any(char::is_whitespace)
         && matches!(email.split_once('@'), Some((local, domain))
             if !local.is_empty() && domain.contains('.') && !domain.contains('@')

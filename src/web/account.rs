@@ -44,7 +44,13 @@ async fn page(
     errors: FieldErrors,
 ) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
-    let listed = sessions::list(&mut conn, current.user_id(), state.clock.now()).await?;
+    let listed = sessions::list(
+        &mut conn,
+        current.user_id(),
+        state.clock.now(),
+        state.lifetime,
+    )
+    .await?;
     let status = status_for(&errors);
     render(
         status,

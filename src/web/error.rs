@@ -82,6 +82,17 @@ impl IntoResponse for Error {
     }
 }
 
+/// A handler or middleware panicked: log it like an internal error (in the request's span,
+/// so with its id) and answer the friendly 500 page. The panic's text is for the log only.
+pub fn on_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    Error::Internal(anyhow::anyhow!("panicked: {message}")).into_response()
+}
+
 fn default_note(status: StatusCode) -> (&'static str, &'static str) {
     match status.as_u16() {
         400 => ("Bad request", "The request could not be understood."),

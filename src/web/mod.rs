@@ -35,9 +35,9 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use jiff::SignedDuration;
 use sqlx::PgPool;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -50,7 +50,6 @@ use crate::core::time::SharedClock;
 use crate::engine::policy::Permission;
 use crate::people::LoginLimits;
 use crate::people::sessions::Lifetime;
-use crate::people::throttle::Limit;
 
 pub use error::Rendered;
 
@@ -72,22 +71,8 @@ pub struct App {
 impl AppState {
     pub fn new(pool: PgPool, clock: SharedClock, config: Config) -> Self {
         let trusted_proxies = config.trusted_proxy_addrs().unwrap_or_default();
-        let minutes = |m: u32| SignedDuration::from_mins(i64::from(m));
-        let lifetime = Lifetime {
-            idle: minutes(config.session_idle_minutes),
-            max: SignedDuration::from_hours(i64::from(config.session_max_hours)),
-        };
-        let window = minutes(config.login_window_minutes);
-        let login_limits = LoginLimits {
-            account: Limit {
-                max_failures: config.login_max_failures_account,
-                window,
-            },
-            address: Limit {
-                max_failures: config.login_max_failures_address,
-                window,
-            },
-        };
+        let lifetime = config.session_lifetime();
+        let login_limits = config.login_limits();
         Self(Arc::new(App {
             pool,
             clock,
@@ -571,8 +556,16 @@ pub fn routes() -> Vec<Route> {
 
 /// The application: the route table behind the middleware stack.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The application with `extra` routes beside the table, behind the same middleware. For
+/// tests that need a route the product has no use for (one that panics); the product uses
+/// [`router`].
+#[doc(hidden)]
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let config = &state.config;
-    let mut app: Router<AppState> = Router::new();
+    let mut app: Router<AppState> = extra;
     for route in routes() {
         let access = route.access;
         let mut handler = route
@@ -592,6 +585,9 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn(error::render_pages))
+                // Inside `render_pages`, so a panic becomes the same friendly 500 page as any
+                // internal error, with the request id; the process keeps serving.
+                .layer(CatchPanicLayer::custom(error::on_panic))
                 .layer(TimeoutLayer::with_status_code(
                     axum::http::StatusCode::REQUEST_TIMEOUT,
                     timeout,

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use jiff::SignedDuration;
 
-use crate::common::{PASSWORD, TestApp};
+use crate::common::{NowTs, PASSWORD, TestApp, t0};
 
 #[tokio::test]
 async fn a_user_signs_in_and_out() {
@@ -186,6 +186,52 @@ async fn too_many_failures_from_one_address_lock_that_address() {
 }
 
 #[tokio::test]
+async fn a_huge_email_gets_the_wrong_password_answer_and_counts_against_the_address() {
+    let mut app = TestApp::with_config(|c| c.login_max_failures_address = 2).await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.get("/login").await;
+    let unknown = app
+        .post_form(
+            "/login",
+            &[("email", "nobody@example.com"), ("password", "wrong wrong")],
+        )
+        .await;
+    // Random, so PostgreSQL cannot compress it below its index row limit.
+    let local: String = {
+        use rand::Rng;
+        rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(5 * 1024)
+            .map(char::from)
+            .collect()
+    };
+    let huge = format!("{local}@example.com");
+    let response = app
+        .post_form("/login", &[("email", &huge), ("password", "wrong wrong")])
+        .await;
+    response
+        .assert_status(StatusCode::UNAUTHORIZED)
+        .assert_contains("E-mail or password is wrong.");
+    assert_eq!(
+        response.body.replace(&huge, "EMAIL"),
+        unknown.body.replace("nobody@example.com", "EMAIL"),
+        "the same page as for an unknown account"
+    );
+    assert_eq!(
+        app.count("select count(*) from login_throttle where length(key) > 254")
+            .await,
+        0
+    );
+    // The address reached its limit of two: even the right password waits now.
+    app.post_form(
+        "/login",
+        &[("email", "rita@example.com"), ("password", PASSWORD)],
+    )
+    .await
+    .assert_status(StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
 async fn the_session_id_changes_at_sign_in() {
     let mut app = TestApp::new().await;
     app.create_user("rita@example.com", "Rita", false).await;
@@ -291,6 +337,31 @@ async fn my_account_lists_sessions_and_revokes_one() {
         .assert_redirect_to("/account");
     assert_eq!(app.count("select count(*) from sessions").await, 1);
     app.get("/requests").await.assert_status(StatusCode::OK);
+    phone
+        .get("/requests")
+        .await
+        .assert_redirect_to("/login?next=%2Frequests");
+}
+
+#[tokio::test]
+async fn my_account_does_not_list_sessions_that_went_idle() {
+    let mut app = TestApp::new().await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.login("rita@example.com").await;
+    let mut phone = app.other_browser();
+    phone.login("rita@example.com").await;
+    app.clock.advance(SignedDuration::from_mins(20));
+    let page = app.get("/account").await;
+    assert_eq!(page.body.matches("/revoke\"").count(), 2);
+    // The phone has been idle past the 30 minutes; this browser was active 15 minutes ago.
+    app.clock.advance(SignedDuration::from_mins(15));
+    let page = app.get("/account").await;
+    page.assert_contains("(this session)");
+    assert_eq!(
+        page.body.matches("/revoke\"").count(),
+        1,
+        "an idle-expired session is listed"
+    );
     phone
         .get("/requests")
         .await
@@ -449,6 +520,23 @@ async fn a_post_from_another_origin_is_refused_even_with_the_token() {
 }
 
 #[tokio::test]
+async fn without_origin_and_referer_the_token_alone_decides() {
+    // Some browsers and privacy tools send neither header (docs/security.md).
+    let mut app = TestApp::new().await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.login("rita@example.com").await;
+    let token = app.csrf().unwrap().to_owned();
+    let no_origin = [("user-agent", "a browser that sends no Origin")];
+    app.post_raw("/logout", &[], &no_origin)
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    app.get("/requests").await.assert_status(StatusCode::OK);
+    app.post_raw("/logout", &[("_csrf", &token)], &no_origin)
+        .await
+        .assert_redirect_to("/login");
+}
+
+#[tokio::test]
 async fn the_login_form_itself_needs_its_token() {
     let mut app = TestApp::new().await;
     app.create_user("rita@example.com", "Rita", false).await;
@@ -480,4 +568,91 @@ async fn after_sign_in_only_local_paths_are_followed() {
     )
     .await
     .assert_redirect_to("/");
+}
+
+#[tokio::test]
+async fn the_periodic_sweep_deletes_dead_sessions_and_old_sign_in_failures() {
+    let mut app = TestApp::with_config(|c| c.login_max_failures_account = 2).await;
+    let rita = app.create_user("rita@example.com", "Rita", false).await;
+    app.login("rita@example.com").await;
+    let mut phone = app.other_browser();
+    phone.login("rita@example.com").await;
+    // A third session that will reach its absolute end while still in use.
+    {
+        let short = unitrack::people::sessions::Lifetime {
+            idle: SignedDuration::from_mins(30),
+            max: SignedDuration::from_mins(30),
+        };
+        let mut conn = app.pool.acquire().await.unwrap();
+        unitrack::people::sessions::create(&mut conn, rita, t0(), short, "short", "")
+            .await
+            .unwrap();
+    }
+    app.get("/login").await;
+    app.post_form(
+        "/login",
+        &[("email", "ghost@example.com"), ("password", "wrong wrong")],
+    )
+    .await;
+    // Ten minutes later, two failures against a limit of two: locked for the 15-minute window.
+    app.clock.advance(SignedDuration::from_mins(10));
+    for _ in 0..2 {
+        app.post_form(
+            "/login",
+            &[("email", "locked@example.com"), ("password", "wrong wrong")],
+        )
+        .await;
+    }
+    let throttle_keys = |app: &TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "select scope || ':' || key from login_throttle order by 1",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        throttle_keys(&app).await,
+        [
+            "account:ghost@example.com",
+            "account:locked@example.com",
+            "address:203.0.113.7"
+        ]
+    );
+    let sweep = |app: &TestApp| {
+        let pool = app.pool.clone();
+        let clock = app.clock.clone();
+        let limits = app.config.mail_limits();
+        async move {
+            unitrack::jobs::runner::tick(&pool, &clock, limits)
+                .await
+                .unwrap();
+        }
+    };
+
+    // 20 minutes on: the windows of the unlocked keys are over; the lock still holds.
+    app.clock.advance(SignedDuration::from_mins(10));
+    app.get("/account").await.assert_status(StatusCode::OK);
+    sweep(&app).await;
+    assert_eq!(throttle_keys(&app).await, ["account:locked@example.com"]);
+    assert_eq!(app.count("select count(*) from sessions").await, 3);
+
+    // 35 minutes on: the lock is over; the phone idled out; the third session reached its end
+    // though it was in use a moment ago; this browser was active 15 minutes ago.
+    app.clock.advance(SignedDuration::from_mins(15));
+    sqlx::query("update sessions set last_seen_at = $1 where user_agent = 'short'")
+        .bind(unitrack::core::time::to_db(app.clock.now_ts()))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sweep(&app).await;
+    assert_eq!(throttle_keys(&app).await, Vec::<String>::new());
+    assert_eq!(app.count("select count(*) from sessions").await, 1);
+    app.get("/account")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("(this session)");
 }

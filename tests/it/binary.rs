@@ -21,9 +21,51 @@ fn unitrack(data_dir: &Path) -> Command {
     cmd
 }
 
-/// Starts the server and waits for its banner; returns the child, its URL and the banner.
+/// The binary on an external database (a test's own), run from an empty folder.
+fn unitrack_on(db: &crate::common::TestDb, folder: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("DATABASE_URL", db.url())
+        .env_remove("UNITRACK_DEMO")
+        .env("UNITRACK_LISTEN", "127.0.0.1:0")
+        .env("UNITRACK_LOG", "warn")
+        .current_dir(folder);
+    cmd
+}
+
+/// Runs a command with `input` on stdin; answers its output.
+fn run_with_input(mut cmd: Command, input: &str) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[track_caller]
+fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Starts the server in the private cluster of `data_dir`; see `start_command`.
 fn start(data_dir: &Path) -> (Child, String, String) {
-    let mut child = unitrack(data_dir)
+    start_command(unitrack(data_dir))
+}
+
+/// Starts the server and waits for its banner; returns the child, its URL and the banner.
+fn start_command(mut cmd: Command) -> (Child, String, String) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -206,6 +248,20 @@ async fn first_and_second_start_with_a_private_postgres_then_clean_stops() {
         .unwrap();
     let home = sign_in(&client, &url, "boss@example.com", "boss password 123").await;
     assert_eq!(home.url().path(), "/");
+    // `--admin` made an administrator.
+    let admin_page = client
+        .get(format!("{url}/admin/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin_page.status(), 200);
+    assert!(
+        admin_page
+            .text()
+            .await
+            .unwrap()
+            .contains("boss@example.com")
+    );
     stop(child, Signal::SIGTERM);
     assert_eq!(
         processes_mentioning(&data_text),
@@ -321,4 +377,151 @@ async fn process_definitions_round_trip_through_toml_files_and_bad_files_change_
     .await
     .unwrap();
     assert_eq!((version, label.as_str()), (2, "How to make it happen"));
+}
+
+#[test]
+fn migrate_brings_an_empty_database_up_to_date() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(crate::common::TestDb::new());
+    let count = |sql: &'static str| -> i64 {
+        rt.block_on(sqlx::query_scalar(sql).fetch_one(&db.pool))
+            .unwrap()
+    };
+    rt.block_on(
+        sqlx::raw_sql("drop schema public cascade; create schema public").execute(&db.pool),
+    )
+    .unwrap();
+    assert_eq!(
+        count("select count(*) from pg_tables where schemaname = 'public'"),
+        0
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = unitrack_on(&db, dir.path())
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert_success(&out);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("database is up to date"));
+    }
+    let migrations = unitrack::db::MIGRATOR.iter().count() as i64;
+    assert_eq!(
+        count("select count(*) from _sqlx_migrations where success"),
+        migrations
+    );
+    assert_eq!(count("select count(*) from tickets"), 0);
+    rt.block_on(db.pool.close());
+}
+
+#[tokio::test]
+async fn set_password_changes_the_password_and_ends_that_users_sessions() {
+    let app = crate::common::TestApp::new().await;
+    let rita = app.create_user("rita@example.com", "Rita", false).await;
+    let otto = app.create_user("otto@example.com", "Otto", false).await;
+    let lifetime = unitrack::people::sessions::Lifetime {
+        idle: jiff::SignedDuration::from_mins(30),
+        max: jiff::SignedDuration::from_hours(12),
+    };
+    let mut conn = app.pool.acquire().await.unwrap();
+    for user in [rita, rita, otto] {
+        unitrack::people::sessions::create(&mut conn, user, crate::common::t0(), lifetime, "", "")
+            .await
+            .unwrap();
+    }
+    drop(conn);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = unitrack_on(&app.db, dir.path());
+    cmd.args([
+        "user",
+        "set-password",
+        "--email",
+        "RITA@example.com",
+        "--password-stdin",
+    ]);
+    let out = run_with_input(cmd, "a brand new password\n");
+    assert_success(&out);
+    let sessions = |email: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from sessions s join users u on u.id = s.user_id where u.email = $1",
+            )
+            .bind(email)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(sessions("rita@example.com").await, 0);
+    assert_eq!(sessions("otto@example.com").await, 1, "only that user's");
+    let hash: String =
+        sqlx::query_scalar("select password_hash from users where email = 'rita@example.com'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        unitrack::people::passwords::verify("a brand new password".into(), Some(hash.clone()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !unitrack::people::passwords::verify(crate::common::PASSWORD.into(), Some(hash))
+            .await
+            .unwrap()
+    );
+
+    let mut cmd = unitrack_on(&app.db, dir.path());
+    cmd.args([
+        "user",
+        "set-password",
+        "--email",
+        "nobody@example.com",
+        "--password-stdin",
+    ]);
+    let out = run_with_input(cmd, "a brand new password\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no account with e-mail"));
+}
+
+#[tokio::test]
+async fn an_external_database_gets_the_demo_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_loaded = |db: &crate::common::TestDb| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>("select exists (select 1 from projects where key = 'HD')")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+
+    let plain = crate::common::TestDb::new().await;
+    let (child, _, banner) = start_command(unitrack_on(&plain, dir.path()));
+    stop(child, Signal::SIGTERM);
+    assert!(!demo_loaded(&plain).await, "nothing is loaded unasked");
+    assert!(!banner.contains("requester@example.com"), "{banner}");
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("select count(*) from users")
+            .fetch_one(&plain.pool)
+            .await
+            .unwrap(),
+        0
+    );
+
+    let flagged = crate::common::TestDb::new().await;
+    let mut cmd = unitrack_on(&flagged, dir.path());
+    cmd.args(["serve", "--demo"]);
+    let (child, _, banner) = start_command(cmd);
+    stop(child, Signal::SIGTERM);
+    assert!(demo_loaded(&flagged).await, "serve --demo loads it");
+    assert!(banner.contains("requester@example.com"), "{banner}");
+
+    let by_env = crate::common::TestDb::new().await;
+    let mut cmd = unitrack_on(&by_env, dir.path());
+    cmd.env("UNITRACK_DEMO", "true");
+    let (child, _, banner) = start_command(cmd);
+    stop(child, Signal::SIGTERM);
+    assert!(demo_loaded(&by_env).await, "UNITRACK_DEMO=true loads it");
+    assert!(banner.contains("requester@example.com"), "{banner}");
 }

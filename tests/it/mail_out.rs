@@ -858,6 +858,7 @@ async fn the_job_loop_wakes_when_mail_is_queued() {
         d.app.pool.clone(),
         clock,
         LIMITS,
+        d.app.config.retention(),
         std::time::Duration::from_secs(3600),
         d.settings.clone(),
         stopped,

@@ -10,6 +10,7 @@ mod binary;
 mod change_from_hell;
 mod common;
 mod conversation;
+mod demo;
 mod desk;
 mod imap;
 mod jobs;

@@ -33,6 +33,7 @@ struct Server {
     template: String,
     _cluster: Option<Cluster>,
     _dir: Option<tempfile::TempDir>,
+    _template_dropper: Option<(std::process::Child, std::process::ChildStdin)>,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -47,15 +48,16 @@ fn server() -> &'static Server {
 }
 
 fn start_server() -> Server {
-    let (admin, url_pattern, cluster, dir) = match std::env::var("DATABASE_URL") {
-        Ok(url) => {
-            let mut parsed = url::Url::parse(&url).expect("DATABASE_URL");
+    let external = std::env::var("DATABASE_URL").ok();
+    let (admin, url_pattern, cluster, dir) = match &external {
+        Some(url) => {
+            let mut parsed = url::Url::parse(url).expect("DATABASE_URL");
             parsed.set_path("/DBNAME");
             let pattern = parsed.to_string().replace("DBNAME", "{db}");
             let admin = url.parse::<PgConnectOptions>().expect("DATABASE_URL");
             (admin, pattern, None, None)
         }
-        Err(_) => {
+        None => {
             let dir = tempfile::tempdir().expect("temporary folder");
             let mut options = ClusterOptions::new(dir.path(), "postgres");
             options.temporary = true;
@@ -103,13 +105,58 @@ fn start_server() -> Server {
         tx.commit().await.expect("commit");
         conn.close().await.ok();
     });
+    // A private cluster goes away with its template; an external server keeps it.
+    let template_dropper = external
+        .as_deref()
+        .and_then(|url| drop_template_at_exit(url, &template));
     Server {
         admin,
         url_pattern,
         template,
         _cluster: cluster,
         _dir: dir,
+        _template_dropper: template_dropper,
     }
+}
+
+/// Statics are never dropped, so on an external server the template would outlive the run.
+/// A shell holds a pipe whose write end only this process has; however the process ends, the
+/// pipe closes and the shell drops the template with `psql` (as `db::cluster`'s watchdog stops
+/// PostgreSQL). Without `psql` the template stays, as before.
+fn drop_template_at_exit(
+    url: &str,
+    template: &str,
+) -> Option<(std::process::Child, std::process::ChildStdin)> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let beside_server = unitrack::db::cluster::BinSearch::default()
+        .find()
+        .ok()
+        .map(|bin| bin.join("psql"))
+        .filter(|psql| psql.is_file());
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("psql"))
+            .find(|psql| psql.is_file())
+    });
+    let psql = beside_server.or(on_path)?;
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(
+            r#"read _ || true; "$0" -X -q -d "$1" -c "drop database if exists $2 with (force)" >/dev/null 2>&1"#,
+        )
+        .arg(psql)
+        .arg(url)
+        .arg(template)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Its own process group: Ctrl-C on `cargo test` must not stop it before it has run.
+        .process_group(0)
+        .spawn()
+        .ok()?;
+    let stdin = child.stdin.take()?;
+    Some((child, stdin))
 }
 
 /// A database of its own for one test, dropped when the test ends.
