@@ -485,6 +485,11 @@ pub fn routes() -> Vec<Route> {
             admin::org::rename_unit,
         ),
         Route::post(
+            "/admin/org/units/{id}/move",
+            Global(AdminOrg),
+            admin::org::move_unit,
+        ),
+        Route::post(
             "/admin/org/units/{id}/delete",
             Global(AdminOrg),
             admin::org::delete_unit,
