@@ -421,6 +421,108 @@ async fn tickets_about_a_site_are_seen_from_that_site_where_the_project_allows()
     assert!(tickets.contains(&seen_by_a1[0]));
 }
 
+/// The route table's first gate: an action whose permission the actor holds nowhere, and for
+/// which no relation stands in, is refused before any ticket is looked up — the same 403 for
+/// a ticket that exists and one that does not. What relations allow stays open.
+#[tokio::test]
+async fn the_route_gate_refuses_what_no_grant_allows_the_same_for_every_key() {
+    let mut app = TestApp::new().await;
+    let project = app.create_project("HD", "Help desk").await.to_string();
+    app.create_user("rita@example.com", "Rita", false).await;
+    let agent = app
+        .create_user_with_role("lars@example.com", "Lars", "Agent L1")
+        .await;
+    let _ = agent;
+    app.login("rita@example.com").await;
+    app.get("/tickets/new").await.assert_status(StatusCode::OK);
+    app.post_form(
+        "/tickets",
+        &[
+            ("project_id", &project),
+            ("title", "Printer"),
+            ("description", ""),
+        ],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    for key in ["HD-1", "HD-999"] {
+        app.post_form(&format!("/tickets/{key}/assign"), &[])
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+        app.post_form(&format!("/tickets/{key}/links"), &[])
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+    }
+    // Her relation to her own ticket still lets her see it and answer on it.
+    app.get("/tickets/HD-1").await.assert_status(StatusCode::OK);
+    app.post_form(
+        "/tickets/HD-1/comments",
+        &[("body", "It is the one on floor 2.")],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1#comment");
+    app.get("/tickets/HD-1")
+        .await
+        .assert_contains("It is the one on floor 2.");
+    // The agent passes the gate; then the ticket decides: a missing one is not found.
+    let mut lars = app.other_browser();
+    lars.login("lars@example.com").await;
+    lars.post_form("/tickets/HD-999/assign", &[])
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    // Without any role that files, the new-request form is refused too.
+    sqlx::query(
+        "delete from memberships where user_id = (select id from users where email = 'rita@example.com')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.get("/tickets/new")
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    app.get("/tickets/HD-1").await.assert_status(StatusCode::OK);
+}
+
+/// Decisions that come before a ticket exists go through the policy too: sharing a queue
+/// needs `ticket.assign` somewhere, and the new-request form shows internal fields only to
+/// those who read internal data in the project.
+#[tokio::test]
+async fn sharing_queues_and_internal_fields_on_the_new_form_follow_the_policy() {
+    let mut app = TestApp::new().await;
+    app.create_project("HD", "Help desk").await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.create_user_with_role("dev@example.com", "Dev", "Developer")
+        .await;
+    app.create_user_with_role("lars@example.com", "Lars", "Agent L1")
+        .await;
+    let share = [("name", "Everyone's"), ("sort", "sla"), ("shared", "on")];
+    app.login("dev@example.com").await;
+    app.get("/queues").await;
+    app.post_form("/queues", &share)
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Only those who assign tickets can share queues");
+    let mut lars = app.other_browser();
+    lars.login("lars@example.com").await;
+    lars.get("/queues").await;
+    let saved = lars.post_form("/queues", &share).await;
+    assert!(saved.location().starts_with("/queues/"), "{}", saved.body);
+    assert_eq!(
+        app.count("select count(*) from queues where owner_id is null")
+            .await,
+        1
+    );
+    lars.get("/tickets/new?process=bug")
+        .await
+        .assert_contains("Root cause");
+    let mut rita = app.other_browser();
+    rita.login("rita@example.com").await;
+    rita.get("/tickets/new?process=bug")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_not_contains("Root cause");
+}
+
 thread_local! {
     pub(crate) static QUERIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
