@@ -26,6 +26,11 @@ pub const USERS: &[(&str, &str, &str)] = &[
     ),
     ("l1@example.com", "Lars Level-One", "help desk L1"),
     ("l2@example.com", "Lena Level-Two", "help desk L2"),
+    (
+        "l3@example.com",
+        "Leo Level-Three",
+        "help desk L3 (specialists, every project)",
+    ),
     ("developer@example.com", "Dev Developer", "developer"),
     ("approver@example.com", "Ada Approver", "change approver"),
     ("pm@example.com", "Pia Projectmanager", "project manager"),
@@ -162,6 +167,14 @@ pub async fn load(pool: &PgPool, now: jiff::Timestamp) -> Result<bool> {
             None,
             "admin@example.com",
         ),
+        // Specialists take what L2 escalates, in every project.
+        (
+            "Service Desk L3",
+            "Third line: specialists",
+            "Agent L3",
+            None,
+            "l3@example.com",
+        ),
     ];
     let mut group_ids = Vec::new();
     for (name, description, role_name, project, member) in teams {
@@ -202,10 +215,13 @@ pub async fn load(pool: &PgPool, now: jiff::Timestamp) -> Result<bool> {
         now,
     )
     .await?;
-    // Triage and SLA: L1 escalates to L2; new help desk tickets go to L1; office hours in
-    // Berlin with targets per priority.
-    if let (Some(l1_group), Some(l2_group)) = (group_ids.first(), group_ids.get(1)) {
+    // Triage and SLA: L1 escalates to L2, L2 to L3; new help desk tickets go to L1; office
+    // hours in Berlin with targets per priority.
+    if let (Some(l1_group), Some(l2_group), Some(l3_group)) =
+        (group_ids.first(), group_ids.get(1), group_ids.get(6))
+    {
         groups::set_tier(&mut tx, *l1_group, Some(*l2_group)).await?;
+        groups::set_tier(&mut tx, *l2_group, Some(*l3_group)).await?;
         crate::projects::triage::add(
             &mut tx,
             hd,

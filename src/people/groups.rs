@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
 
-use crate::core::error::OnConstraint;
+use crate::core::error::{OnConstraint, missing_reference};
 use crate::core::ids::{GroupId, UserId};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};
@@ -189,10 +189,17 @@ pub async fn delete(conn: &mut PgConnection, id: GroupId) -> Result<()> {
         .bind(id)
         .execute(&mut *conn)
         .await?;
+    // A reference added since the checks (another admin, just now) is refused the same way.
     let done = sqlx::query("delete from groups where id = $1")
         .bind(id)
         .execute(conn)
-        .await?;
+        .await
+        .map_err(|e| {
+            missing_reference(
+                "group",
+                "Something started to use this group just now; look again.",
+            )(Error::Db(e))
+        })?;
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }

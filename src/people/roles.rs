@@ -142,34 +142,51 @@ pub async fn update(
     ensure_an_admin_remains(conn).await
 }
 
-/// Deletes a role nobody holds and no process uses; otherwise lists what refers to it.
+/// Deletes a role nobody holds, no process uses and no domain rule gives; otherwise lists
+/// everything that refers to it.
 pub async fn delete(conn: &mut PgConnection, id: RoleId) -> Result<()> {
     let role = find(conn, id).await?;
+    let mut refusals = Vec::new();
     let uses = crate::processes::uses_of(conn, Some(&role.name), None).await?;
     if !uses.is_empty() {
-        return Err(Error::Invalid(FieldErrors::one(
-            "role",
-            format!(
-                "Processes still use this role: {}. Change them first.",
-                uses.join("; ")
-            ),
-        )));
+        refusals.push(format!(
+            "Processes still use this role: {}. Change them first.",
+            uses.join("; ")
+        ));
     }
     let holders = memberships_of_role(conn, id).await?;
     if !holders.is_empty() {
         let names: Vec<String> = holders.iter().map(Membership::describe).collect();
-        return Err(Error::Invalid(FieldErrors::one(
-            "role",
-            format!(
-                "This role is still given to: {}. Remove those first.",
-                names.join("; ")
-            ),
-        )));
+        refusals.push(format!(
+            "This role is still given to: {}. Remove those first.",
+            names.join("; ")
+        ));
     }
+    let rules: Vec<String> =
+        sqlx::query_scalar("select domain from domain_rules where role_id = $1 order by domain")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    if !rules.is_empty() {
+        refusals.push(format!(
+            "Domain rules give this role to new people from: {}. Change or delete those rules first.",
+            rules.join(", ")
+        ));
+    }
+    if !refusals.is_empty() {
+        return Err(Error::Invalid(FieldErrors::one("role", refusals.join(" "))));
+    }
+    // A reference added since the checks (another admin, just now) is refused the same way.
     let done = sqlx::query("delete from roles where id = $1")
         .bind(id)
         .execute(conn)
-        .await?;
+        .await
+        .map_err(|e| {
+            missing_reference(
+                "role",
+                "Something started to use this role just now; look again.",
+            )(Error::Db(e))
+        })?;
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }

@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 
 use super::{EventData, Ticket, flow, record};
 use crate::core::ids::{ApprovalRoundId, GroupId, SystemId, TicketId, UserId};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};
-use crate::engine::policy::Actor;
+use crate::engine::policy::{self, Actor};
 use crate::engine::workflow::{ApprovalRule, Approvers, Definition, Effect, Tally, Value, tally};
 use crate::projects::Project;
 
@@ -250,19 +250,20 @@ impl Waiting {
     }
 }
 
-/// Open approvals of `user`, oldest first.
-pub async fn waiting_on(conn: &mut PgConnection, user: UserId) -> Result<Vec<Waiting>> {
-    Ok(sqlx::query_as(
+/// Open approvals of the actor, oldest first. Filtered by the policy like every ticket list
+/// (being asked makes a ticket visible, so this only says so in one place).
+pub async fn waiting_on(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<Waiting>> {
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
         "select p.key as project_key, t.number, t.title, u.display_name as requester_name, r.round, r.created_at as asked_at
          from approval_requests q join approval_rounds r on r.id = q.round_id and r.status = 'pending'
          join tickets t on t.id = r.ticket_id join projects p on p.id = t.project_id
          join users u on u.id = t.requester_id
-         where q.approver_id = $1 and q.decision is null
-         order by r.created_at, t.id limit 200",
-    )
-    .bind(user)
-    .fetch_all(conn)
-    .await?)
+         where q.decision is null and q.approver_id = ",
+    );
+    qb.push_bind(actor.user_id);
+    policy::push_ticket_scope(&mut qb, actor, "t");
+    qb.push(" order by r.created_at, t.id limit 200");
+    Ok(qb.build_query_as().fetch_all(conn).await?)
 }
 
 /// One approver's answer in a round.

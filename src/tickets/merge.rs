@@ -13,7 +13,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use super::{EventData, Ticket, find_for_change, links, record, record_comment, touch};
 use crate::core::ids::{ProjectId, TicketId, TicketKey};
 use crate::core::{Error, FieldErrors, Result};
-use crate::engine::policy::{self, Action, Actor, Permission, Target, TicketFacts};
+use crate::engine::policy::{self, Action, Actor, Target, TicketFacts};
 use crate::engine::workflow::Category;
 
 /// The form field messages go beside.
@@ -242,6 +242,7 @@ pub fn internal_filter<'a>(
     let here = policy::decide(actor, Action::SeeInternal, Target::Ticket(facts)).allowed();
     let home = facts.project_id;
     move |project| {
-        here && (project == home || actor.has(Permission::TicketCommentInternal, Some(project)))
+        here && (project == home
+            || policy::decide(actor, Action::SeeInternal, Target::Project(project)).allowed())
     }
 }

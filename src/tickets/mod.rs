@@ -158,7 +158,7 @@ pub async fn create(
     match &project {
         None => errors.add("project_id", "Choose a project."),
         Some(p)
-            if !policy::decide(actor, Action::CreateTicket(p.id), Target::Nothing).allowed() =>
+            if !policy::decide(actor, Action::CreateTicket, Target::Project(p.id)).allowed() =>
         {
             errors.add("project_id", "You cannot file requests in this project.");
         }
@@ -189,6 +189,7 @@ pub async fn create(
         assignee_id: None,
         assignee_group_id: None,
         org_unit_id: actor.org_unit_id,
+        site_id: input.site_id,
         org_unit_visible: project.org_unit_visible,
         actor_watches: false,
         actor_approves: false,
@@ -301,6 +302,7 @@ pub struct Ticket {
     pub assignee_id: Option<UserId>,
     pub assignee_group_id: Option<GroupId>,
     pub org_unit_id: Option<OrgUnitId>,
+    pub site_id: Option<OrgUnitId>,
     pub org_unit_visible: bool,
     pub actor_watches: bool,
     pub actor_approves: bool,
@@ -353,6 +355,7 @@ impl Ticket {
             assignee_id: self.assignee_id,
             assignee_group_id: self.assignee_group_id,
             org_unit_id: self.org_unit_id,
+            site_id: self.site_id,
             org_unit_visible: self.org_unit_visible,
             actor_watches: self.actor_watches,
             actor_approves: self.actor_approves,
@@ -393,7 +396,7 @@ async fn find(conn: &mut PgConnection, lookup: Lookup<'_>, lock: bool) -> Result
         Lookup::System(_) => None,
     };
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-        "select t.id, t.project_id, t.assignee_id, t.assignee_group_id, t.org_unit_id,
+        "select t.id, t.project_id, t.assignee_id, t.assignee_group_id, t.org_unit_id, t.site_id,
                 p.requester_visibility = 'org_unit' as org_unit_visible,
                 exists (select 1 from ticket_watchers w where w.ticket_id = t.id and w.user_id = ",
     );

@@ -672,7 +672,9 @@ pub async fn save(
     } else if name.chars().count() > 100 {
         errors.add("name", "Use at most 100 characters.");
     }
-    if shared && !actor.has_anywhere(policy::Permission::TicketAssign) {
+    if shared
+        && !policy::decide(actor, policy::Action::ShareQueue, policy::Target::Nothing).allowed()
+    {
         errors.add(
             "shared",
             "Only those who assign tickets can share queues; save it for yourself.",

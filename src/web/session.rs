@@ -10,7 +10,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 use super::{Access, AppState};
 use crate::core::Error;
-use crate::engine::policy::{self, Action, Actor, Permission, Target};
+use crate::engine::policy::{self, Action, Actor, Decision, Permission, Target};
 use crate::people::sessions::{self, Current};
 
 pub const SESSION_COOKIE: &str = "ut_session";
@@ -37,12 +37,12 @@ impl ShellUser {
         Self {
             name: current.display_name.clone(),
             csrf: current.csrf_token.clone(),
-            admin: Permission::ALL
-                .iter()
-                .any(|p| p.is_admin() && current.actor.has(*p, None)),
-            agent: current
-                .actor
-                .has_anywhere(Permission::TicketCommentInternal),
+            admin: Permission::ALL.iter().any(|p| {
+                p.is_admin()
+                    && policy::decide(&current.actor, Action::Administer(*p), Target::Nothing)
+                        .allowed()
+            }),
+            agent: policy::decide(&current.actor, Action::SeeInternal, Target::AnyTicket).allowed(),
             unread: current.unread_notifications,
         }
     }
@@ -115,7 +115,7 @@ pub async fn require(State(access): State<Access>, req: Request, next: Next) -> 
     let current = req.extensions().get::<Current>();
     match (access, current) {
         (Access::Public, _) => next.run(req).await,
-        (Access::SignedIn | Access::Global(_), None) => {
+        (Access::SignedIn | Access::Ticket(_) | Access::Global(_), None) => {
             let target = req
                 .uri()
                 .path_and_query()
@@ -130,16 +130,25 @@ pub async fn require(State(access): State<Access>, req: Request, next: Next) -> 
             Redirect::to(&super::paths::login(next_path)).into_response()
         }
         (Access::SignedIn, Some(_)) => next.run(req).await,
+        // The first gate; the handler decides for the ticket itself.
+        (Access::Ticket(action), Some(c)) => {
+            let decision = policy::decide(&c.actor, action, Target::AnyTicket);
+            pass_if(decision, req, next).await
+        }
         (Access::Global(permission), Some(c)) => {
             let decision =
                 policy::decide(&c.actor, Action::Administer(permission), Target::Nothing);
-            if decision.allowed() {
-                next.run(req).await
-            } else {
-                tracing::info!(target: "security", %decision, "refused");
-                Error::Forbidden.into_response()
-            }
+            pass_if(decision, req, next).await
         }
+    }
+}
+
+async fn pass_if(decision: Decision, req: Request, next: Next) -> Response {
+    if decision.allowed() {
+        next.run(req).await
+    } else {
+        tracing::info!(target: "security", %decision, "refused");
+        Error::Forbidden.into_response()
     }
 }
 

@@ -291,7 +291,7 @@ async fn new_page(
     let mut projects: Vec<Project> = projects::list(&mut conn)
         .await?
         .into_iter()
-        .filter(|p| policy::decide(actor, Action::CreateTicket(p.id), Target::Nothing).allowed())
+        .filter(|p| policy::decide(actor, Action::CreateTicket, Target::Project(p.id)).allowed())
         .collect();
     projects.sort_by_key(|p| (p.kind != projects::Kind::ServiceDesk, p.key.clone()));
     let processes = processes::list_fileable(&mut conn).await?;
@@ -310,10 +310,7 @@ async fn new_page(
                 roles.extend(actor.role_names_in(project.id));
             }
             let see_internal = projects.first().is_some_and(|project| {
-                actor.has(
-                    crate::engine::policy::Permission::TicketCommentInternal,
-                    Some(project.id),
-                )
+                policy::decide(actor, Action::SeeInternal, Target::Project(project.id)).allowed()
             });
             let acting = Acting {
                 roles,
@@ -896,12 +893,8 @@ pub(super) async fn ticket_page(
     let count = |what: &str| children.iter().filter(|c| c.rollup() == what).count();
     let rollup = (count("done"), count("open"), count("blocked"));
     let can_link = policy::decide(actor, Action::EditTicket, Target::Ticket(&facts)).allowed();
-    let can_add_subtask = policy::decide(
-        actor,
-        Action::CreateTicket(ticket.project_id),
-        Target::Nothing,
-    )
-    .allowed()
+    let can_add_subtask = policy::decide(actor, Action::CreateTicket, Target::Ticket(&facts))
+        .allowed()
         && ticket.state_category != "closed";
     let subtask_processes = if can_add_subtask {
         processes::list_fileable(&mut conn).await?
@@ -1345,7 +1338,7 @@ pub async fn waiting(
     actor: Actor,
 ) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
-    let rows = approvals::waiting_on(&mut conn, actor.user_id)
+    let rows = approvals::waiting_on(&mut conn, &actor)
         .await?
         .into_iter()
         .map(|w| {

@@ -455,3 +455,367 @@ async fn roles_and_groups_used_by_processes_cannot_be_deleted() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_role_given_by_a_domain_rule_cannot_be_deleted() {
+    let mut app = admin_app().await;
+    app.post_form(
+        "/admin/roles",
+        &[("name", "Contractor"), ("description", "")],
+    )
+    .await;
+    let role = id_of(&app, "select id::text from roles where name = 'Contractor'").await;
+    app.post_form(
+        "/admin/domain-rules",
+        &[
+            ("domain", "contractor.example"),
+            ("org_unit_id", ""),
+            ("role_id", &role),
+        ],
+    )
+    .await
+    .assert_redirect_to("/admin/org#rules");
+    app.post_form(&format!("/admin/roles/{role}/delete"), &[])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Domain rules give this role to new people from: contractor.example");
+    assert_eq!(
+        app.count("select count(*) from roles where name = 'Contractor'")
+            .await,
+        1
+    );
+    let rule = id_of(&app, "select id::text from domain_rules").await;
+    app.post_form(&format!("/admin/domain-rules/{rule}/delete"), &[])
+        .await
+        .assert_redirect_to("/admin/org#rules");
+    app.post_form(&format!("/admin/roles/{role}/delete"), &[])
+        .await
+        .assert_redirect_to("/admin/roles");
+    assert_eq!(
+        app.count("select count(*) from roles where name = 'Contractor'")
+            .await,
+        0
+    );
+}
+
+/// The permissions of the Admin role, as a form: every one but those in `without`.
+fn admin_role_form(without: &[&str]) -> Vec<(&'static str, &'static str)> {
+    let mut form = vec![("name", "Admin"), ("description", "")];
+    for p in unitrack::engine::policy::Permission::ALL {
+        if p.is_admin() && !without.contains(&p.name()) {
+            form.push(("permission", p.name()));
+        }
+    }
+    form
+}
+
+#[tokio::test]
+async fn stripping_admin_users_from_the_last_admins_role_is_refused_and_an_edit_is_audited() {
+    let mut app = admin_app().await;
+    let admin_role = id_of(&app, "select id::text from roles where name = 'Admin'").await;
+    let path = format!("/admin/roles/{admin_role}");
+    app.post_form(&path, &admin_role_form(&["admin.users"]))
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("nobody who can administer users");
+    assert_eq!(
+        app.count(
+            "select count(*) from role_permissions rp join roles r on r.id = rp.role_id
+             where r.name = 'Admin' and rp.permission = 'admin.users'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("select count(*) from admin_audit where entity = 'role' and action = 'update'")
+            .await,
+        0,
+        "a refused change leaves no audit entry"
+    );
+    // Someone else can administer users through another role: now the edit goes through.
+    let keeper = app.create_user("keeper@example.com", "Keeper", false).await;
+    app.post_form(
+        "/admin/roles",
+        &[("name", "User keeper"), ("permission", "admin.users")],
+    )
+    .await;
+    let keeper_role = id_of(
+        &app,
+        "select id::text from roles where name = 'User keeper'",
+    )
+    .await;
+    app.post_form(
+        "/admin/memberships",
+        &[
+            ("user_id", &keeper.to_string()),
+            ("role_id", &keeper_role),
+            ("project_id", ""),
+        ],
+    )
+    .await
+    .assert_redirect_to(&format!("/admin/users/{keeper}"));
+    app.post_form(&path, &admin_role_form(&["admin.users"]))
+        .await
+        .assert_redirect_to(&path);
+    let (before, after): (serde_json::Value, serde_json::Value) = sqlx::query_as(
+        "select before, after from admin_audit where entity = 'role' and action = 'update'
+         and entity_id = $1",
+    )
+    .bind(&admin_role)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        names(&before).contains(&"admin.users".to_owned()),
+        "{before}"
+    );
+    assert!(
+        !names(&after).contains(&"admin.users".to_owned()),
+        "{after}"
+    );
+    assert!(names(&before).contains(&"ticket.view_all".to_owned()));
+    assert!(!names(&after).contains(&"ticket.view_all".to_owned()));
+    assert_eq!(before["name"], "Admin");
+    assert_eq!(after["name"], "Admin");
+}
+
+#[tokio::test]
+async fn removing_the_last_admin_from_their_group_is_refused() {
+    let mut app = admin_app().await;
+    // The admin's power moves to a group: the group carries Admin, the direct grant goes.
+    app.post_form("/admin/groups", &[("name", "IT"), ("description", "")])
+        .await;
+    let group = id_of(&app, "select id::text from groups").await;
+    let admin_role = id_of(&app, "select id::text from roles where name = 'Admin'").await;
+    app.post_form(
+        "/admin/memberships",
+        &[
+            ("group_id", &group),
+            ("role_id", &admin_role),
+            ("project_id", ""),
+        ],
+    )
+    .await;
+    app.post_form(
+        &format!("/admin/groups/{group}/members"),
+        &[("email", "admin@example.com")],
+    )
+    .await
+    .assert_redirect_to(&format!("/admin/groups/{group}"));
+    let direct = id_of(
+        &app,
+        "select id::text from memberships where user_id is not null",
+    )
+    .await;
+    let me = id_of(
+        &app,
+        "select id::text from users where email = 'admin@example.com'",
+    )
+    .await;
+    app.post_form(&format!("/admin/memberships/{direct}/delete"), &[])
+        .await
+        .assert_redirect_to(&format!("/admin/users/{me}"));
+    assert_eq!(
+        app.count("select count(*) from memberships where user_id is not null")
+            .await,
+        0
+    );
+    app.post_form(&format!("/admin/groups/{group}/members/{me}/remove"), &[])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("nobody who can administer users");
+    assert_eq!(app.count("select count(*) from group_members").await, 1);
+    // With a second member the first may go.
+    app.create_user("second@example.com", "Second", false).await;
+    app.post_form(
+        &format!("/admin/groups/{group}/members"),
+        &[("email", "second@example.com")],
+    )
+    .await;
+    app.post_form(&format!("/admin/groups/{group}/members/{me}/remove"), &[])
+        .await
+        .assert_redirect_to(&format!("/admin/groups/{group}"));
+    assert_eq!(app.count("select count(*) from group_members").await, 1);
+}
+
+#[tokio::test]
+async fn units_move_within_the_order_of_the_tree_and_never_into_themselves() {
+    let mut app = admin_app().await;
+    app.post_form(
+        "/admin/org/units",
+        &[("parent_id", ""), ("name", "Europe"), ("kind", "region")],
+    )
+    .await
+    .assert_redirect_to("/admin/org");
+    let europe = id_of(&app, "select id::text from org_units where name = 'Europe'").await;
+    for country in ["Germany", "France"] {
+        app.post_form(
+            "/admin/org/units",
+            &[
+                ("parent_id", &europe),
+                ("name", country),
+                ("kind", "country"),
+            ],
+        )
+        .await
+        .assert_redirect_to("/admin/org");
+    }
+    let germany = id_of(
+        &app,
+        "select id::text from org_units where name = 'Germany'",
+    )
+    .await;
+    let france = id_of(&app, "select id::text from org_units where name = 'France'").await;
+    app.post_form(
+        "/admin/org/units",
+        &[
+            ("parent_id", &germany),
+            ("name", "Berlin"),
+            ("kind", "site"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/admin/org");
+    let berlin = id_of(&app, "select id::text from org_units where name = 'Berlin'").await;
+    // Creating out of order is a field error, the input kept.
+    app.post_form(
+        "/admin/org/units",
+        &[
+            ("parent_id", &berlin),
+            ("name", "Spain"),
+            ("kind", "country"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("A country goes inside a region")
+    .assert_contains("value=\"Spain\"");
+
+    let move_to = |id: &str| format!("/admin/org/units/{id}/move");
+    app.post_form(&move_to(&berlin), &[("new_parent_id", &france)])
+        .await
+        .assert_redirect_to("/admin/org");
+    app.get("/admin/org")
+        .await
+        .assert_contains("Europe / France / Berlin");
+    let (before, after): (serde_json::Value, serde_json::Value) = sqlx::query_as(
+        "select before, after from admin_audit where entity = 'org_unit' and action = 'move'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(before["path"], "Europe / Germany / Berlin");
+    assert_eq!(after["path"], "Europe / France / Berlin");
+    assert_eq!(after["parent_id"], france.as_str());
+
+    // Loops, itself, the wrong kind, a name taken there: refused beside the row's field.
+    app.post_form(&move_to(&europe), &[("new_parent_id", &berlin)])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains(
+            "That would put a unit inside itself: Berlin is inside it (Europe / France / Berlin).",
+        )
+        .assert_contains(&format!("id=\"move-error-{europe}\""));
+    app.post_form(&move_to(&germany), &[("new_parent_id", &germany)])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("A unit cannot be inside itself.");
+    app.post_form(&move_to(&berlin), &[("new_parent_id", &europe)])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("A site goes inside a country");
+    app.post_form(&move_to(&germany), &[("new_parent_id", "not-a-unit")])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Choose one from the list.");
+    app.post_form(
+        "/admin/org/units",
+        &[
+            ("parent_id", &germany),
+            ("name", "Berlin"),
+            ("kind", "site"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/admin/org");
+    app.post_form(&move_to(&berlin), &[("new_parent_id", &germany)])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("There is already a unit with this name there.");
+    let parents: Vec<(String, Option<String>)> = sqlx::query_as(
+        "select o.name, p.name from org_units o left join org_units p on p.id = o.parent_id
+         order by o.name, p.name nulls first",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let parents: Vec<(&str, Option<&str>)> = parents
+        .iter()
+        .map(|(o, p)| (o.as_str(), p.as_deref()))
+        .collect();
+    assert_eq!(
+        parents,
+        [
+            ("Berlin", Some("France")),
+            ("Berlin", Some("Germany")),
+            ("Europe", None),
+            ("France", Some("Europe")),
+            ("Germany", Some("Europe")),
+        ]
+    );
+    assert_eq!(
+        app.count("select count(*) from admin_audit where action = 'move'")
+            .await,
+        1
+    );
+    // To the top is always in order.
+    app.post_form(&move_to(&berlin), &[("new_parent_id", "")])
+        .await
+        .assert_redirect_to("/admin/org");
+}
+
+#[tokio::test]
+async fn the_demo_gives_every_built_in_role_to_someone() {
+    let app = TestApp::new().await;
+    assert!(
+        unitrack::demo::load(&app.pool, crate::common::t0())
+            .await
+            .unwrap()
+    );
+    let unused: Vec<String> = sqlx::query_scalar(
+        "select r.name from roles r
+         where not exists (select 1 from memberships m where m.role_id = r.id
+                           and (m.user_id is not null
+                                or exists (select 1 from group_members gm where gm.group_id = m.group_id)))
+         order by r.name",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(unused.is_empty(), "no demo user holds {unused:?}");
+    // Each demo sign-in exists; L2 escalates to the L3 specialists.
+    for (email, _, _) in unitrack::demo::USERS {
+        let found: i64 = sqlx::query_scalar("select count(*) from users where email = $1")
+            .bind(email)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(found, 1, "{email}");
+    }
+    let next: Option<String> = sqlx::query_scalar(
+        "select n.name from groups g join groups n on n.id = g.escalates_to
+         where g.name = 'Service Desk L2'",
+    )
+    .fetch_optional(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(next.as_deref(), Some("Service Desk L3"));
+}

@@ -2,10 +2,13 @@
 //! anonymous visitor) × the objects it can be aimed at, against the expected statuses kept in
 //! `tests/authz_matrix.txt`. A route without an entry there fails the test.
 //!
-//! Objects: `own` (the actor's own ticket / session / self), `other_requester` (another
-//! requester's ticket in HD, or another person), `other_project` (a ticket in ERP), `-` for
-//! routes without an object. Each route row runs on a fresh database; POSTs carry a valid
-//! CSRF token and an empty form, so an allowed POST shows as 422 (form refused) or 303.
+//! Objects: `own` (the actor's own session, self, notification, or a ticket of their own:
+//! each role has one, related as fits the role — see `OWN`), `other_requester` (another
+//! requester's ticket in HD, another person, their notification), `other_project` (another
+//! requester's ticket in ERP), `-` for routes without an object. Approval links use a real,
+//! valid token for the approver's own ticket. Each route row runs on a fresh database; POSTs
+//! carry a valid CSRF token and an empty form, so an allowed POST shows as 422 (form refused)
+//! or 303.
 //! Regenerate after an intended change with `UPDATE_AUTHZ_MATRIX=1 cargo test authz`, then
 //! read the diff.
 
@@ -39,11 +42,26 @@ const ROLES: [(&str, &str, Option<&str>); 8] = [
 
 const FIXTURES: [&str; 3] = ["own", "other_requester", "other_project"];
 
+/// Each role's own ticket and how it is theirs (all filed by someone else unless `requester`).
+const OWN: [(&str, &str, &str); 8] = [
+    ("requester", "HD-1", "requester"),
+    ("agent_l1", "HD-3", "assignee"),
+    ("agent_l2", "HD-4", "member of the assigned group"),
+    ("agent_l3", "HD-5", "watcher"),
+    ("developer", "ERP-2", "assignee"),
+    ("approver", "ERP-3", "asked in an open approval round"),
+    ("pm", "ERP-4", "requester"),
+    ("admin", "HD-6", "requester"),
+];
+
+/// A valid approval-link token (for the approver's open request on ERP-3).
+const APPROVAL_TOKEN: &str = "matrix-approval-link-token-0001";
+
 struct World {
     app: TestApp,
     users: BTreeMap<&'static str, UserId>,
     other: UserId,
-    ids: BTreeMap<&'static str, String>,
+    ids: BTreeMap<String, String>,
 }
 
 async fn world() -> World {
@@ -166,19 +184,29 @@ async fn world() -> World {
     )
     .await
     .unwrap();
-    ids.insert("calendar", calendar.to_string());
-    ids.insert("policy", policy.to_string());
-    ids.insert("routing_rule", routing_rule.id.to_string());
-    ids.insert("group", group.to_string());
-    ids.insert("role", requester_role.id.to_string());
-    ids.insert("membership", membership.to_string());
-    ids.insert("unit", unit.to_string());
-    ids.insert("rule", rule.to_string());
-    ids.insert("system", system.to_string());
-    ids.insert("token", token);
+    ids.insert("calendar".into(), calendar.to_string());
+    ids.insert("policy".into(), policy.to_string());
+    ids.insert("routing_rule".into(), routing_rule.id.to_string());
+    ids.insert("group".into(), group.to_string());
+    ids.insert("role".into(), requester_role.id.to_string());
+    ids.insert("membership".into(), membership.to_string());
+    ids.insert("unit".into(), unit.to_string());
+    ids.insert("rule".into(), rule.to_string());
+    ids.insert("system".into(), system.to_string());
+    ids.insert("token".into(), token);
     drop(conn);
-    // Tickets: HD-1 by the requester, HD-2 by someone else, ERP-1 by someone else.
-    for (by, project) in [(users["requester"], hd), (other, hd), (other, erp)] {
+    // Tickets: HD-1 by the requester, HD-2 by someone else, ERP-1 by someone else; then the
+    // other roles' own tickets in the order of `OWN`.
+    let mut filings = vec![(users["requester"], hd), (other, hd), (other, erp)];
+    for (role, key, how) in &OWN[1..] {
+        let by = if *how == "requester" {
+            users[role]
+        } else {
+            other
+        };
+        filings.push((by, if key.starts_with("HD") { hd } else { erp }));
+    }
+    for (by, project) in filings {
         let mut conn = app.pool.acquire().await.unwrap();
         let actor = unitrack::people::actor_of(&mut conn, by).await.unwrap();
         let input = unitrack::tickets::NewTicket {
@@ -191,8 +219,77 @@ async fn world() -> World {
             .await
             .unwrap();
     }
-    // A file on each ticket, and a canned response.
+    // The relations that make them theirs.
     let mut conn = app.pool.acquire().await.unwrap();
+    let ticket_id = |key: &str| {
+        let (project, number) = key.split_once('-').unwrap();
+        sqlx::query_scalar::<_, uuid::Uuid>(
+            "select t.id from tickets t join projects p on p.id = t.project_id
+             where p.key = $1 and t.number = $2",
+        )
+        .bind(project.to_owned())
+        .bind(number.parse::<i64>().unwrap())
+    };
+    let second_line = groups::create(&mut conn, "Second line", "", now)
+        .await
+        .unwrap();
+    groups::add_member(&mut conn, second_line, users["agent_l2"])
+        .await
+        .unwrap();
+    for (role, key, how) in OWN {
+        let id = ticket_id(key).fetch_one(&mut *conn).await.unwrap();
+        let user = users[role];
+        let relate = match how {
+            "assignee" => sqlx::query("update tickets set assignee_id = $2 where id = $1")
+                .bind(id)
+                .bind(user),
+            "member of the assigned group" => {
+                sqlx::query("update tickets set assignee_group_id = $2 where id = $1")
+                    .bind(id)
+                    .bind(second_line)
+            }
+            "watcher" => {
+                sqlx::query("insert into ticket_watchers (ticket_id, user_id) values ($1, $2)")
+                    .bind(id)
+                    .bind(user)
+            }
+            "asked in an open approval round" => sqlx::query(
+                "with r as (insert into approval_rounds (id, ticket_id, state, round, rule, created_at)
+                            values (gen_random_uuid(), $1, 'new', 1, '\"all\"', now()) returning id),
+                      q as (insert into approval_requests (round_id, approver_id) select id, $2 from r)
+                 insert into approval_tokens (token_hash, ticket_id, round_id, approver_id, expires_at, created_at)
+                 select sha256(convert_to($3, 'UTF8')), $1, id, $2, '2100-01-01', now() from r",
+            )
+            .bind(id)
+            .bind(user)
+            .bind(APPROVAL_TOKEN),
+            // Filed it: nothing to add.
+            _ => sqlx::query("select $1::uuid").bind(id),
+        };
+        relate.execute(&mut *conn).await.unwrap();
+        // A notification of their own, on their ticket.
+        let notification: i64 = sqlx::query_scalar(
+            "insert into notifications (user_id, ticket_id, kind, text, created_at)
+             values ($1, $2, 'assigned', 'For you', now()) returning id",
+        )
+        .bind(user)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        ids.insert(format!("notification {role}"), notification.to_string());
+    }
+    let notification: i64 = sqlx::query_scalar(
+        "insert into notifications (user_id, ticket_id, kind, text, created_at)
+         values ($1, $2, 'assigned', 'For someone else', now()) returning id",
+    )
+    .bind(other)
+    .bind(ticket_id("HD-2").fetch_one(&mut *conn).await.unwrap())
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    ids.insert("notification other".into(), notification.to_string());
+    // A file on each ticket, and a canned response.
     let files: Vec<(String, String)> = sqlx::query_as(
         "insert into attachments (id, ticket_id, filename, content_type, size, sha256, created_at, data)
          select gen_random_uuid(), t.id, 'a.txt', 'text/plain', 1, sha256('x'::bytea), now(), 'x'::bytea
@@ -204,12 +301,7 @@ async fn world() -> World {
     .await
     .unwrap();
     for (key, id) in files {
-        let name = match key.as_str() {
-            "HD-1" => "file HD-1",
-            "HD-2" => "file HD-2",
-            _ => "file ERP-1",
-        };
-        ids.insert(name, id);
+        ids.insert(format!("file {key}"), id);
     }
     let canned: String = sqlx::query_scalar(
         "insert into canned_responses (id, title, body, created_at, updated_at)
@@ -218,7 +310,7 @@ async fn world() -> World {
     .fetch_one(&mut *conn)
     .await
     .unwrap();
-    ids.insert("canned", canned);
+    ids.insert("canned".into(), canned);
     // A shared queue made by `other`: everyone sees it, only `other` may delete it.
     let queue: String = sqlx::query_scalar(
         "insert into queues (id, name, created_by, created_at)
@@ -228,7 +320,7 @@ async fn world() -> World {
     .fetch_one(&mut *conn)
     .await
     .unwrap();
-    ids.insert("queue", queue);
+    ids.insert("queue".into(), queue);
     drop(conn);
     World {
         app,
@@ -238,23 +330,33 @@ async fn world() -> World {
     }
 }
 
-/// The concrete path for a route pattern, aimed at `fixture` on behalf of `me`.
+/// The concrete path for a route pattern, aimed at `fixture` on behalf of the role `me`
+/// (`None`: anonymous, whose "own" objects are the requester's).
 fn concrete(
     world: &World,
     pattern: &str,
     fixture: &str,
-    me: Option<UserId>,
+    me: Option<&str>,
     my_session: Option<&str>,
     other_session: &str,
 ) -> String {
     let person = match (fixture, me) {
-        ("own", Some(me)) => me.to_string(),
+        ("own", Some(me)) => world.users[me].to_string(),
         _ => world.other.to_string(),
     };
+    let own_role = me.unwrap_or("requester");
     let ticket = match fixture {
-        "own" => "HD-1",
+        "own" => OWN
+            .iter()
+            .find(|(role, _, _)| *role == own_role)
+            .map(|(_, key, _)| *key)
+            .unwrap(),
         "other_project" => "ERP-1",
         _ => "HD-2",
+    };
+    let notification = match fixture {
+        "own" => world.ids[&format!("notification {own_role}")].clone(),
+        _ => world.ids["notification other"].clone(),
     };
     let session = match (fixture, my_session) {
         ("own", Some(s)) => s.to_owned(),
@@ -268,6 +370,7 @@ fn concrete(
             "{key}" if pattern.starts_with("/admin/processes") => "question".to_owned(),
             "{key}" => "HD".to_owned(),
             "{file}" => "app.css".to_owned(),
+            "{token}" if pattern.starts_with("/approval-links") => APPROVAL_TOKEN.to_owned(),
             "{token}" => world.ids["token"].clone(),
             "{user}" => world.other.to_string(),
             "{id}" if pattern.starts_with("/account/sessions") => session.clone(),
@@ -282,8 +385,9 @@ fn concrete(
             "{id}" if pattern.starts_with("/admin/projects") => world.ids["routing_rule"].clone(),
             "{id}" if pattern.starts_with("/admin/canned") => world.ids["canned"].clone(),
             "{id}" if pattern.starts_with("/queues") => world.ids["queue"].clone(),
+            "{id}" if pattern.starts_with("/notifications") => notification.clone(),
             "{id}" if pattern.starts_with("/tickets") => {
-                world.ids[format!("file {ticket}").as_str()].clone()
+                world.ids[&format!("file {ticket}")].clone()
             }
             "{id}" => person.clone(),
             other => other.to_owned(),
@@ -334,6 +438,7 @@ fn fixtures_for(pattern: &str) -> Vec<&'static str> {
     if pattern.contains("{key}") && pattern.starts_with("/tickets")
         || pattern.starts_with("/account/sessions")
         || pattern.starts_with("/people/")
+        || pattern.starts_with("/notifications/{id}")
     {
         if pattern.starts_with("/tickets") {
             FIXTURES.to_vec()
@@ -406,7 +511,7 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
                     &world,
                     route.path,
                     fixture,
-                    Some(me),
+                    Some(name),
                     Some(&public),
                     &other_public,
                 );

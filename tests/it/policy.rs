@@ -1,7 +1,7 @@
 //! The policy's two forms must agree: `decide` on one ticket and the SQL scope on lists, and
 //! the SQL over many users (notification recipients). Also: requesters see their unit's tickets
-//! only where the project allows it, and the ticket list costs the same number of queries
-//! whatever its length.
+//! (filed from it, or about it as their site) only where the project allows it, and the ticket
+//! list costs the same number of queries whatever its length.
 
 use axum::http::StatusCode;
 use sqlx::{Postgres, QueryBuilder};
@@ -107,12 +107,14 @@ async fn world() -> World {
     // Tickets with every kind of relation, in both projects.
     let mut tickets: Vec<TicketId> = Vec::new();
     for project in [open, closed] {
-        for (requester, assignee, group, watcher, approver) in [
-            (0usize, None, None, None, None),
-            (1, None, None, None, Some(5usize)),
-            (2, Some(3usize), None, None, None),
-            (2, None, Some(team), None, None),
-            (1, None, None, Some(2usize), None),
+        for (requester, assignee, group, watcher, approver, site) in [
+            (0usize, None, None, None, None, None),
+            (1, None, None, None, Some(5usize), None),
+            (2, Some(3usize), None, None, None, None),
+            (2, None, Some(team), None, None, None),
+            (1, None, None, Some(2usize), None, None),
+            // Filed from site B, about site A.
+            (2, None, None, None, None, Some(unit_a)),
         ] {
             let mut conn = app.pool.acquire().await.unwrap();
             let actor = actor_of(&mut conn, people[requester]).await.unwrap();
@@ -131,11 +133,12 @@ async fn world() -> World {
                     .await
                     .unwrap();
             sqlx::query(
-                "update tickets set assignee_id = $2, assignee_group_id = $3 where id = $1",
+                "update tickets set assignee_id = $2, assignee_group_id = $3, site_id = $4 where id = $1",
             )
             .bind(id)
             .bind(assignee.map(|i| people[i]))
             .bind(group)
+            .bind(site)
             .execute(&mut *conn)
             .await
             .unwrap();
@@ -177,6 +180,7 @@ async fn facts(conn: &mut sqlx::PgConnection, ticket: TicketId, person: UserId) 
         Option<UserId>,
         Option<GroupId>,
         Option<OrgUnitId>,
+        Option<OrgUnitId>,
         bool,
         bool,
         bool,
@@ -187,12 +191,13 @@ async fn facts(conn: &mut sqlx::PgConnection, ticket: TicketId, person: UserId) 
         assignee_id,
         assignee_group_id,
         org_unit_id,
+        site_id,
         org_unit_visible,
         actor_watches,
         actor_approves,
     ): Facts = sqlx::query_as(
         "select t.project_id, t.requester_id, t.assignee_id, t.assignee_group_id, t.org_unit_id,
-                p.requester_visibility = 'org_unit',
+                t.site_id, p.requester_visibility = 'org_unit',
                 exists (select 1 from ticket_watchers w where w.ticket_id = t.id and w.user_id = $2),
                 exists (select 1 from approval_rounds ar join approval_requests aq on aq.round_id = ar.id
                         where ar.ticket_id = t.id and aq.approver_id = $2)
@@ -209,6 +214,7 @@ async fn facts(conn: &mut sqlx::PgConnection, ticket: TicketId, person: UserId) 
         assignee_id,
         assignee_group_id,
         org_unit_id,
+        site_id,
         org_unit_visible,
         actor_watches,
         actor_approves,
@@ -365,6 +371,165 @@ async fn requesters_see_their_units_tickets_only_where_the_project_allows() {
     app.get("/tickets/HD-1")
         .await
         .assert_status(StatusCode::NOT_FOUND);
+}
+
+/// A site is an organisation unit: where the project shares with units, people of a site see
+/// the tickets about it (`tickets.site_id`), not only those filed from it. `decide`, the list
+/// scope and the many-users SQL must say the same, for the project that shares and the one
+/// that does not.
+#[tokio::test]
+async fn tickets_about_a_site_are_seen_from_that_site_where_the_project_allows() {
+    let World {
+        app,
+        people,
+        tickets,
+    } = world().await;
+    let mut conn = app.pool.acquire().await.unwrap();
+    // The last ticket of each project is filed from site B (b1) about site A.
+    let about_a: Vec<TicketId> = sqlx::query_scalar(
+        "select t.id from tickets t join org_units o on o.id = t.site_id
+         where o.name = 'Site A' order by t.id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(about_a.len(), 2);
+    let (a1, nobody) = (people[0], people[5]);
+    let mut seen_by_a1 = Vec::new();
+    for (person, expect_open) in [(a1, true), (nobody, false)] {
+        let actor = actor_of(&mut conn, person).await.unwrap();
+        let mut qb: QueryBuilder<Postgres> =
+            QueryBuilder::new("select t.id from tickets t where t.id = any(");
+        qb.push_bind(&about_a).push(")");
+        policy::push_ticket_scope(&mut qb, &actor, "t");
+        let listed: Vec<TicketId> = qb.build_query_scalar().fetch_all(&mut *conn).await.unwrap();
+        let mut qb: QueryBuilder<Postgres> =
+            QueryBuilder::new("select t.id from tickets t cross join users u where t.id = any(");
+        qb.push_bind(&about_a)
+            .push(") and u.id = ")
+            .push_bind(person);
+        policy::push_user_may_view(&mut qb, "u", "t");
+        let fanned: Vec<TicketId> = qb.build_query_scalar().fetch_all(&mut *conn).await.unwrap();
+        for ticket in &about_a {
+            let facts = facts(&mut conn, *ticket, person).await;
+            let decision = policy::decide(&actor, Action::ViewTicket, Target::Ticket(&facts));
+            assert_eq!(
+                decision.allowed(),
+                expect_open && facts.org_unit_visible,
+                "decide, user {person}: {decision}"
+            );
+            assert_eq!(listed.contains(ticket), decision.allowed(), "list scope");
+            assert_eq!(fanned.contains(ticket), decision.allowed(), "many users");
+            if decision.allowed() {
+                seen_by_a1.push(*ticket);
+            }
+        }
+    }
+    // Seen through the site, in the sharing project only.
+    assert_eq!(seen_by_a1.len(), 1);
+    assert!(tickets.contains(&seen_by_a1[0]));
+}
+
+/// The route table's first gate: an action whose permission the actor holds nowhere, and for
+/// which no relation stands in, is refused before any ticket is looked up — the same 403 for
+/// a ticket that exists and one that does not. What relations allow stays open.
+#[tokio::test]
+async fn the_route_gate_refuses_what_no_grant_allows_the_same_for_every_key() {
+    let mut app = TestApp::new().await;
+    let project = app.create_project("HD", "Help desk").await.to_string();
+    app.create_user("rita@example.com", "Rita", false).await;
+    let agent = app
+        .create_user_with_role("lars@example.com", "Lars", "Agent L1")
+        .await;
+    let _ = agent;
+    app.login("rita@example.com").await;
+    app.get("/tickets/new").await.assert_status(StatusCode::OK);
+    app.post_form(
+        "/tickets",
+        &[
+            ("project_id", &project),
+            ("title", "Printer"),
+            ("description", ""),
+        ],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    for key in ["HD-1", "HD-999"] {
+        app.post_form(&format!("/tickets/{key}/assign"), &[])
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+        app.post_form(&format!("/tickets/{key}/links"), &[])
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+    }
+    // Her relation to her own ticket still lets her see it and answer on it.
+    app.get("/tickets/HD-1").await.assert_status(StatusCode::OK);
+    app.post_form(
+        "/tickets/HD-1/comments",
+        &[("body", "It is the one on floor 2.")],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1#comment");
+    app.get("/tickets/HD-1")
+        .await
+        .assert_contains("It is the one on floor 2.");
+    // The agent passes the gate; then the ticket decides: a missing one is not found.
+    let mut lars = app.other_browser();
+    lars.login("lars@example.com").await;
+    lars.post_form("/tickets/HD-999/assign", &[])
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    // Without any role that files, the new-request form is refused too.
+    sqlx::query(
+        "delete from memberships where user_id = (select id from users where email = 'rita@example.com')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.get("/tickets/new")
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    app.get("/tickets/HD-1").await.assert_status(StatusCode::OK);
+}
+
+/// Decisions that come before a ticket exists go through the policy too: sharing a queue
+/// needs `ticket.assign` somewhere, and the new-request form shows internal fields only to
+/// those who read internal data in the project.
+#[tokio::test]
+async fn sharing_queues_and_internal_fields_on_the_new_form_follow_the_policy() {
+    let mut app = TestApp::new().await;
+    app.create_project("HD", "Help desk").await;
+    app.create_user("rita@example.com", "Rita", false).await;
+    app.create_user_with_role("dev@example.com", "Dev", "Developer")
+        .await;
+    app.create_user_with_role("lars@example.com", "Lars", "Agent L1")
+        .await;
+    let share = [("name", "Everyone's"), ("sort", "sla"), ("shared", "on")];
+    app.login("dev@example.com").await;
+    app.get("/queues").await;
+    app.post_form("/queues", &share)
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Only those who assign tickets can share queues");
+    let mut lars = app.other_browser();
+    lars.login("lars@example.com").await;
+    lars.get("/queues").await;
+    let saved = lars.post_form("/queues", &share).await;
+    assert!(saved.location().starts_with("/queues/"), "{}", saved.body);
+    assert_eq!(
+        app.count("select count(*) from queues where owner_id is null")
+            .await,
+        1
+    );
+    lars.get("/tickets/new?process=bug")
+        .await
+        .assert_contains("Root cause");
+    let mut rita = app.other_browser();
+    rita.login("rita@example.com").await;
+    rita.get("/tickets/new?process=bug")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_not_contains("Root cause");
 }
 
 thread_local! {

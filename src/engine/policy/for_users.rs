@@ -37,7 +37,8 @@ pub fn push_user_may_view(qb: &mut QueryBuilder<Postgres>, user: &str, ticket: &
     ));
     push_grant(qb, Permission::TicketViewAll, user, ticket);
     qb.push(format_args!(
-        " or ({ticket}.org_unit_id = {user}.org_unit_id and exists (select 1 from projects pp
+        " or (({ticket}.org_unit_id = {user}.org_unit_id or {ticket}.site_id = {user}.org_unit_id)
+              and exists (select 1 from projects pp
               where pp.id = {ticket}.project_id and pp.requester_visibility = 'org_unit')))"
     ));
 }

@@ -4,7 +4,9 @@
 //!
 //! Permissions come from a catalog fixed in code; roles (data) bundle them; memberships give
 //! a role to a user or a group, everywhere or in one project. Relations to a ticket
-//! (requester, assignee, member of the assigned group, watcher) act as roles on it.
+//! (requester, assignee, member of the assigned group, watcher, approver) act as roles on it.
+//! The route table asks `decide` first with `Target::AnyTicket` (could this ever be allowed?),
+//! the handler then for the ticket itself.
 
 mod catalog;
 mod for_users;
@@ -137,7 +139,10 @@ pub struct TicketFacts {
     pub requester_id: UserId,
     pub assignee_id: Option<UserId>,
     pub assignee_group_id: Option<GroupId>,
+    /// The requester's organisation unit when the ticket was filed.
     pub org_unit_id: Option<OrgUnitId>,
+    /// The site or business unit the ticket is about.
+    pub site_id: Option<OrgUnitId>,
     /// The project lets requesters see the tickets of their organisation unit.
     pub org_unit_visible: bool,
     /// The actor watches the ticket.
@@ -175,16 +180,25 @@ impl TicketFacts {
 /// What the actor wants to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// File a ticket in a project.
-    CreateTicket(ProjectId),
+    /// File a ticket (in the target's project).
+    CreateTicket,
     ViewTicket,
     CommentPublic,
     /// Read and write internal notes and internal fields.
     SeeInternal,
     EditTicket,
     AssignTicket,
+    /// Close as a duplicate or merge (with `EditTicket`). The workflow's own transitions
+    /// name their roles: see `UseWorkflow`.
     TransitionTicket,
+    /// Answer an approval round one is asked in.
     ApproveTicket,
+    /// Take a transition or edit fields: the ticket's workflow decides by role name (stored
+    /// roles held in its project, or relations such as a requester confirming), so the policy
+    /// asks only that the actor sees the ticket.
+    UseWorkflow,
+    /// Save a queue that everyone sees.
+    ShareQueue,
     /// An admin area, by its permission (always global).
     Administer(Permission),
     /// See another user's effective permissions.
@@ -195,6 +209,13 @@ pub enum Action {
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
     Nothing,
+    /// The tickets of a project in general, before there is one (filing; the internal fields
+    /// of the new-ticket form; history merged in from another project).
+    Project(ProjectId),
+    /// Some ticket not known yet: the first gate of a route, before any look-up. Allowed
+    /// when the action could be allowed on at least one ticket — a grant of its permission in
+    /// some project, or a relation that stands in for it (see `decide`).
+    AnyTicket,
     Ticket(&'a TicketFacts),
 }
 
@@ -218,6 +239,23 @@ impl Decision {
             None => Decision::Deny(format!("no role gives {}", permission.name())),
         }
     }
+
+    /// Held in some project (or everywhere).
+    fn by_grant_anywhere(actor: &Actor, permission: Permission) -> Self {
+        let first = actor
+            .grants
+            .iter()
+            .find(|(p, _, _)| *p == permission)
+            .map(|(_, _, i)| &actor.sources[*i]);
+        match first {
+            Some(grant) => Decision::Allow(format!(
+                "{} through {} (in some project)",
+                permission.name(),
+                grant.via()
+            )),
+            None => Decision::Deny(format!("no role gives {} anywhere", permission.name())),
+        }
+    }
 }
 
 impl fmt::Display for Decision {
@@ -234,6 +272,16 @@ fn relation(actor: &Actor, ticket: &TicketFacts) -> Option<&'static str> {
     ticket.relations(actor).first().copied()
 }
 
+/// The organisation rule: where the project shares with requesters' units, a ticket is seen
+/// by people of the unit it was filed from (`tickets.org_unit_id`, the requester's unit then)
+/// and of the unit it is about (`tickets.site_id`: a site or business unit is a unit too).
+/// Exact units only: a region does not see its countries' tickets.
+fn org_unit_sees(actor: &Actor, ticket: &TicketFacts) -> bool {
+    ticket.org_unit_visible
+        && actor.org_unit_id.is_some()
+        && (ticket.org_unit_id == actor.org_unit_id || ticket.site_id == actor.org_unit_id)
+}
+
 fn can_view(actor: &Actor, ticket: &TicketFacts) -> Decision {
     if let Some(rel) = relation(actor, ticket) {
         return Decision::Allow(rel.into());
@@ -241,20 +289,45 @@ fn can_view(actor: &Actor, ticket: &TicketFacts) -> Decision {
     if let Some(grant) = actor.grant_for(Permission::TicketViewAll, Some(ticket.project_id)) {
         return Decision::Allow(format!("ticket.view_all through {}", grant.via()));
     }
-    if ticket.org_unit_visible
-        && ticket.org_unit_id.is_some()
-        && ticket.org_unit_id == actor.org_unit_id
-    {
+    if org_unit_sees(actor, ticket) {
         return Decision::Allow("ticket of the actor's organisation unit".into());
     }
     Decision::Deny("not a participant and no role shows this project's tickets".into())
 }
 
+/// The permission an action on tickets needs, when no relation stands in for it.
+fn permission_of(action: Action) -> Option<Permission> {
+    match action {
+        Action::CreateTicket => Some(Permission::TicketCreate),
+        Action::ViewTicket => Some(Permission::TicketViewAll),
+        Action::CommentPublic => Some(Permission::TicketCommentPublic),
+        Action::SeeInternal => Some(Permission::TicketCommentInternal),
+        Action::EditTicket => Some(Permission::TicketEdit),
+        Action::AssignTicket => Some(Permission::TicketAssign),
+        Action::TransitionTicket => Some(Permission::TicketTransition),
+        Action::ApproveTicket => Some(Permission::TicketApprove),
+        Action::UseWorkflow
+        | Action::ShareQueue
+        | Action::Administer(_)
+        | Action::ViewPermissionsOf(_) => None,
+    }
+}
+
+/// Why a relation to some ticket may allow the action without its permission: what `decide`
+/// says for a ticket, asked before the ticket is known. Anyone can hold a relation (a
+/// requester is anyone who filed, even by e-mail), so these actions pass the route gate.
+fn stand_in(action: Action) -> Option<&'static str> {
+    match action {
+        Action::ViewTicket => Some("anyone sees the tickets they take part in"),
+        Action::CommentPublic => Some("those a ticket is about or for may answer on it"),
+        Action::ApproveTicket => Some("whoever a round asks may answer it"),
+        Action::UseWorkflow => Some("the workflow names who may act, by stored role or relation"),
+        _ => None,
+    }
+}
+
 pub fn decide(actor: &Actor, action: Action, target: Target<'_>) -> Decision {
     match (action, target) {
-        (Action::CreateTicket(project), _) => {
-            Decision::by_grant(actor, Permission::TicketCreate, Some(project))
-        }
         (Action::Administer(permission), _) => Decision::by_grant(actor, permission, None),
         (Action::ViewPermissionsOf(user), _) if user == actor.user_id => {
             Decision::Allow("own permissions".into())
@@ -262,32 +335,52 @@ pub fn decide(actor: &Actor, action: Action, target: Target<'_>) -> Decision {
         (Action::ViewPermissionsOf(_), _) => {
             Decision::by_grant(actor, Permission::AdminUsers, None)
         }
-        (_, Target::Nothing) => Decision::Deny("no ticket given".into()),
-        (Action::ViewTicket, Target::Ticket(t)) => can_view(actor, t),
+        // Team leads and agents share queues: those who assign tickets somewhere.
+        (Action::ShareQueue, _) => Decision::by_grant_anywhere(actor, Permission::TicketAssign),
+        (_, Target::Nothing) => Decision::Deny("no ticket or project given".into()),
+        (action, Target::AnyTicket) => match (stand_in(action), permission_of(action)) {
+            (Some(why), Some(permission)) => {
+                let held = Decision::by_grant_anywhere(actor, permission);
+                if held.allowed() {
+                    held
+                } else {
+                    Decision::Allow(why.into())
+                }
+            }
+            (Some(why), None) => Decision::Allow(why.into()),
+            (None, Some(permission)) => Decision::by_grant_anywhere(actor, permission),
+            (None, None) => Decision::Deny("not an action on tickets".into()),
+        },
+        (action, Target::Project(project)) => match permission_of(action) {
+            Some(permission) => Decision::by_grant(actor, permission, Some(project)),
+            None => Decision::Deny("not an action on a project's tickets".into()),
+        },
+        (Action::CreateTicket, Target::Ticket(t)) => {
+            Decision::by_grant(actor, Permission::TicketCreate, Some(t.project_id))
+        }
+        (Action::ViewTicket | Action::UseWorkflow, Target::Ticket(t)) => can_view(actor, t),
         (action, Target::Ticket(t)) => {
             let view = can_view(actor, t);
             if !view.allowed() {
                 return view;
             }
-            let permission = match action {
+            match action {
+                // Those the ticket is about, or for, may always answer on it.
                 Action::CommentPublic => {
-                    // Those the ticket is about, or for, may always answer on it.
                     if let Some(rel) = relation(actor, t) {
                         return Decision::Allow(rel.into());
                     }
-                    Permission::TicketCommentPublic
                 }
-                Action::SeeInternal => Permission::TicketCommentInternal,
-                Action::EditTicket => Permission::TicketEdit,
-                Action::AssignTicket => Permission::TicketAssign,
-                Action::TransitionTicket => Permission::TicketTransition,
-                Action::ApproveTicket => Permission::TicketApprove,
-                Action::ViewTicket
-                | Action::CreateTicket(_)
-                | Action::Administer(_)
-                | Action::ViewPermissionsOf(_) => return view,
-            };
-            Decision::by_grant(actor, permission, Some(t.project_id))
+                // Whoever a round asks answers it, with or without `ticket.approve`.
+                Action::ApproveTicket if t.actor_approves => {
+                    return Decision::Allow("approver".into());
+                }
+                _ => {}
+            }
+            match permission_of(action) {
+                Some(permission) => Decision::by_grant(actor, permission, Some(t.project_id)),
+                None => view,
+            }
         }
     }
 }
@@ -359,15 +452,18 @@ fn push_scope(qb: &mut QueryBuilder<Postgres>, actor: &Actor, alias: &str, index
         qb.push(")");
     }
     if let Some(org) = actor.org_unit_id {
-        qb.push(format_args!(" or ({alias}.org_unit_id = "));
-        qb.push_bind(org);
+        // Tickets of the actor's unit, or of their site, in projects that show them.
         let projects = "select vp.id from projects vp where vp.requester_visibility = 'org_unit'";
-        if indexed {
-            qb.push(format_args!(
-                " and {alias}.project_id = any(array({projects})))"
-            ));
-        } else {
-            qb.push(format_args!(" and {alias}.project_id in ({projects}))"));
+        for column in ["org_unit_id", "site_id"] {
+            qb.push(format_args!(" or ({alias}.{column} = "));
+            qb.push_bind(org);
+            if indexed {
+                qb.push(format_args!(
+                    " and {alias}.project_id = any(array({projects})))"
+                ));
+            } else {
+                qb.push(format_args!(" and {alias}.project_id in ({projects}))"));
+            }
         }
     }
     qb.push(")");

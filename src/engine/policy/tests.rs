@@ -20,6 +20,7 @@ fn ticket(project: ProjectId, requester: UserId) -> TicketFacts {
         assignee_id: None,
         assignee_group_id: None,
         org_unit_id: None,
+        site_id: None,
         org_unit_visible: false,
         actor_watches: false,
         actor_approves: false,
@@ -62,6 +63,23 @@ fn ticket_visibility_follows_relations_and_project_grants() {
         org_unit_visible: false,
         ..same_unit_visible.clone()
     };
+    // Filed from elsewhere, about the colleague's site.
+    let about_my_site = TicketFacts {
+        org_unit_id: Some(OrgUnitId::new()),
+        site_id: Some(org),
+        org_unit_visible: true,
+        ..ticket(hd, stranger)
+    };
+    let about_my_site_private = TicketFacts {
+        org_unit_visible: false,
+        ..about_my_site.clone()
+    };
+    let mut unitless = actor(vec![]);
+    unitless.org_unit_id = None;
+    let nowhere = TicketFacts {
+        org_unit_visible: true,
+        ..ticket(hd, stranger)
+    };
 
     let cases: Vec<(&str, &Actor, &TicketFacts, bool)> = vec![
         ("requester, own", &requester, &own, true),
@@ -99,6 +117,20 @@ fn ticket_visibility_follows_relations_and_project_grants() {
             &same_unit_private,
             false,
         ),
+        (
+            "about my site, project allows",
+            &colleague,
+            &about_my_site,
+            true,
+        ),
+        (
+            "about my site, project does not",
+            &colleague,
+            &about_my_site_private,
+            false,
+        ),
+        ("no unit on either side", &unitless, &nowhere, false),
+        ("another unit's site", &requester, &about_my_site, false),
     ];
     for (name, who, what, expected) in cases {
         let decision = decide(who, Action::ViewTicket, Target::Ticket(what));
@@ -189,9 +221,111 @@ fn filing_needs_ticket_create_in_that_project() {
     let hd = ProjectId::new();
     let erp = ProjectId::new();
     let hd_only = actor(vec![grant(Permission::TicketCreate, Some(hd))]);
-    assert!(decide(&hd_only, Action::CreateTicket(hd), Target::Nothing).allowed());
-    assert!(!decide(&hd_only, Action::CreateTicket(erp), Target::Nothing).allowed());
-    assert!(!decide(&actor(vec![]), Action::CreateTicket(hd), Target::Nothing).allowed());
+    let create = Action::CreateTicket;
+    assert!(decide(&hd_only, create, Target::Project(hd)).allowed());
+    assert!(!decide(&hd_only, create, Target::Project(erp)).allowed());
+    assert!(!decide(&actor(vec![]), create, Target::Project(hd)).allowed());
+    assert!(!decide(&hd_only, create, Target::Nothing).allowed());
+    // A sub-task: in the parent's project.
+    let erp_ticket = ticket(erp, hd_only.user_id);
+    assert!(!decide(&hd_only, create, Target::Ticket(&erp_ticket)).allowed());
+}
+
+/// The route gate asks before the ticket is known. It must never refuse what `decide` could
+/// allow on some ticket: relations stand in for viewing, public replies, approving and the
+/// workflow's own steps; the rest needs the permission in some project.
+#[test]
+fn the_route_gate_allows_what_some_ticket_could_allow() {
+    let hd = ProjectId::new();
+    let nobody = actor(vec![]);
+    let requester = actor(vec![
+        grant(Permission::TicketCreate, None),
+        grant(Permission::TicketCommentPublic, None),
+    ]);
+    let agent_in_hd = actor(vec![
+        grant(Permission::TicketViewAll, Some(hd)),
+        grant(Permission::TicketCommentInternal, Some(hd)),
+        grant(Permission::TicketEdit, Some(hd)),
+        grant(Permission::TicketAssign, Some(hd)),
+    ]);
+    let cases: Vec<(&str, &Actor, Action, bool)> = vec![
+        ("nobody views their own", &nobody, Action::ViewTicket, true),
+        (
+            "nobody answers their own",
+            &nobody,
+            Action::CommentPublic,
+            true,
+        ),
+        (
+            "nobody answers a round",
+            &nobody,
+            Action::ApproveTicket,
+            true,
+        ),
+        ("nobody confirms", &nobody, Action::UseWorkflow, true),
+        ("nobody files", &nobody, Action::CreateTicket, false),
+        ("requester files", &requester, Action::CreateTicket, true),
+        ("requester edits", &requester, Action::EditTicket, false),
+        ("requester assigns", &requester, Action::AssignTicket, false),
+        (
+            "requester reads notes",
+            &requester,
+            Action::SeeInternal,
+            false,
+        ),
+        (
+            "requester merges",
+            &requester,
+            Action::TransitionTicket,
+            false,
+        ),
+        ("agent edits", &agent_in_hd, Action::EditTicket, true),
+        ("agent assigns", &agent_in_hd, Action::AssignTicket, true),
+        ("agent reads notes", &agent_in_hd, Action::SeeInternal, true),
+        (
+            "not a ticket action",
+            &agent_in_hd,
+            Action::Administer(Permission::AdminUsers),
+            false,
+        ),
+    ];
+    for (name, who, action, expected) in cases {
+        let decision = decide(who, action, Target::AnyTicket);
+        assert_eq!(decision.allowed(), expected, "{name}: {decision}");
+    }
+    // Consistent with the ticket: whatever a ticket allows, the gate allows.
+    let asked = TicketFacts {
+        actor_approves: true,
+        ..ticket(hd, UserId::new())
+    };
+    let own = ticket(hd, nobody.user_id);
+    for action in [
+        Action::ViewTicket,
+        Action::CommentPublic,
+        Action::ApproveTicket,
+        Action::UseWorkflow,
+    ] {
+        let on_ticket = decide(&nobody, action, Target::Ticket(&asked)).allowed()
+            || decide(&nobody, action, Target::Ticket(&own)).allowed();
+        assert!(on_ticket, "{action:?} on a ticket");
+        assert!(decide(&nobody, action, Target::AnyTicket).allowed());
+    }
+}
+
+#[test]
+fn sharing_a_queue_and_internal_data_before_a_ticket_exists() {
+    let hd = ProjectId::new();
+    let erp = ProjectId::new();
+    let lead = actor(vec![
+        grant(Permission::TicketAssign, Some(erp)),
+        grant(Permission::TicketCommentInternal, Some(hd)),
+    ]);
+    let developer = actor(vec![grant(Permission::TicketEdit, None)]);
+    assert!(decide(&lead, Action::ShareQueue, Target::Nothing).allowed());
+    assert!(!decide(&developer, Action::ShareQueue, Target::Nothing).allowed());
+    assert!(decide(&lead, Action::SeeInternal, Target::Project(hd)).allowed());
+    assert!(!decide(&lead, Action::SeeInternal, Target::Project(erp)).allowed());
+    assert!(!decide(&lead, Action::UseWorkflow, Target::Project(hd)).allowed());
 }
 
 #[test]
@@ -223,6 +357,7 @@ fn the_sql_scope_has_the_same_branches_as_the_decision() {
         "aq.approver_id = $5",
         "t.project_id = any($6)",
         "t.org_unit_id = $7",
+        "t.site_id = $8",
         "requester_visibility = 'org_unit'",
     ] {
         assert!(sql.contains(branch), "{branch} missing from {sql}");
@@ -262,6 +397,8 @@ fn approvers_see_what_they_are_asked_to_approve_and_may_answer_on_it() {
     assert!(decide(&owner, Action::ViewTicket, Target::Ticket(&asked)).allowed());
     assert!(decide(&owner, Action::CommentPublic, Target::Ticket(&asked)).allowed());
     assert!(!decide(&owner, Action::SeeInternal, Target::Ticket(&asked)).allowed());
+    // Asked by name, they answer without holding `ticket.approve`.
+    assert!(decide(&owner, Action::ApproveTicket, Target::Ticket(&asked)).allowed());
     assert_eq!(asked.relations(&owner), vec!["approver"]);
     let not_asked = ticket(hd, UserId::new());
     assert!(!decide(&owner, Action::ViewTicket, Target::Ticket(&not_asked)).allowed());

@@ -28,7 +28,7 @@ use super::layout::Shell;
 use super::pages::render;
 use crate::audit::Change;
 use crate::core::{Error, FieldErrors, Result};
-use crate::engine::policy::{Actor, Permission};
+use crate::engine::policy::{self, Action, Actor, Permission, Target};
 
 struct Area {
     href: &'static str,
@@ -108,7 +108,7 @@ pub async fn index(shell: Shell, actor: Actor) -> Result<Response> {
     ];
     let areas: Vec<Area> = all
         .into_iter()
-        .filter(|(p, ..)| actor.has(*p, None))
+        .filter(|(p, ..)| policy::decide(&actor, Action::Administer(*p), Target::Nothing).allowed())
         .map(|(_, href, title, text)| Area { href, title, text })
         .collect();
     if areas.is_empty() {

@@ -40,10 +40,19 @@ pub struct RuleForm {
     role_id: String,
 }
 
+/// A unit in the table, with its move form: the parent chosen (the current one, or what a
+/// refused move asked for) and the refusal.
+struct UnitRow {
+    unit: OrgUnit,
+    parent: String,
+    move_error: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "admin/org.html")]
 struct OrgPage {
     shell: Shell,
+    rows: Vec<UnitRow>,
     units: Vec<OrgUnit>,
     kinds: [UnitKind; 4],
     rules: Vec<DomainRule>,
@@ -53,6 +62,12 @@ struct OrgPage {
     errors: FieldErrors,
 }
 
+/// A refused move, shown on its row.
+struct Moving {
+    unit: OrgUnitId,
+    to: String,
+}
+
 async fn page(
     state: &AppState,
     shell: Shell,
@@ -60,12 +75,39 @@ async fn page(
     rule_form: RuleForm,
     errors: FieldErrors,
 ) -> Result<Response> {
+    page_with(state, shell, unit_form, rule_form, errors, None).await
+}
+
+async fn page_with(
+    state: &AppState,
+    shell: Shell,
+    unit_form: UnitForm,
+    rule_form: RuleForm,
+    errors: FieldErrors,
+    moving: Option<Moving>,
+) -> Result<Response> {
     let mut conn = state.pool.acquire().await?;
+    let units = org::tree(&mut conn).await?;
+    let rows = units
+        .iter()
+        .map(|u| {
+            let refused = moving.as_ref().filter(|m| m.unit == u.id);
+            UnitRow {
+                unit: u.clone(),
+                parent: match refused {
+                    Some(m) => m.to.clone(),
+                    None => u.parent_id.map(|p| p.to_string()).unwrap_or_default(),
+                },
+                move_error: refused.and(errors.get(org::MOVE_FIELD)).map(str::to_owned),
+            }
+        })
+        .collect();
     render(
         status_for(&errors),
         &OrgPage {
             shell: shell.at("admin"),
-            units: org::tree(&mut conn).await?,
+            rows,
+            units,
             kinds: UnitKind::ALL,
             rules: domain_rules::list(&mut conn).await?,
             roles: roles::list(&mut conn).await?,
@@ -85,6 +127,61 @@ pub async fn show(State(state): State<AppState>, shell: Shell) -> Result<Respons
         FieldErrors::new(),
     )
     .await
+}
+
+#[derive(Deserialize)]
+pub struct MoveForm {
+    #[serde(default)]
+    new_parent_id: String,
+}
+
+/// Moves a unit, with everything inside it, into another unit or to the top.
+pub async fn move_unit(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    Path(id): Path<String>,
+    Form(form): Form<MoveForm>,
+) -> Result<Response> {
+    let id: OrgUnitId = parse_id(&id)?;
+    let refused = |errors: FieldErrors| {
+        let moving = Moving {
+            unit: id,
+            to: form.new_parent_id.clone(),
+        };
+        page_with(
+            &state,
+            shell.clone(),
+            UnitForm::default(),
+            RuleForm::default(),
+            errors,
+            Some(moving),
+        )
+    };
+    let parent: Option<OrgUnitId> = match optional_id(&form.new_parent_id, org::MOVE_FIELD) {
+        Ok(p) => p,
+        Err(errors) => return refused(errors).await,
+    };
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let find = |units: Vec<OrgUnit>| units.into_iter().find(|u| u.id == id);
+    let before = find(org::tree(&mut tx).await?).ok_or(Error::NotFound)?;
+    let saved: Result<Saved> = async {
+        org::move_to(&mut tx, id, parent).await?;
+        let after = find(org::tree(&mut tx).await?);
+        Ok(Saved::new(
+            Change::new("org_unit", id, "move")
+                .before(&before)
+                .after(&after),
+            "/admin/org",
+            "Moved.",
+        ))
+    }
+    .await;
+    match finish(tx, &actor, now, saved).await? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::Refused(errors) => refused(errors).await,
+    }
 }
 
 pub async fn create_unit(
