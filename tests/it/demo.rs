@@ -68,6 +68,7 @@ async fn the_demo_has_both_projects_and_one_user_per_kind_and_loads_once() {
         ("requester@example.com", None),
         ("l1@example.com", Some("Agent L1")),
         ("l2@example.com", Some("Agent L2")),
+        ("l3@example.com", Some("Agent L3")),
         ("developer@example.com", Some("Developer")),
         ("approver@example.com", Some("Change approver")),
         ("pm@example.com", Some("Project manager")),
