@@ -279,10 +279,11 @@ pub async fn create(
         now,
     )
     .await?;
-    if initial.approval.is_some() {
-        approvals::start_round(conn, id, &def, &initial.key, &project, &values, now).await?;
-    }
     triage::route(conn, id, &project, process.id, system_id, site_id, now).await?;
+    if initial.approval.is_some() || !initial.on_enter.is_empty() {
+        let this = find_for_system(conn, id).await?;
+        flow::enter(conn, Some(actor), &this, &def, &initial.key, now).await?;
+    }
     sla::refresh(conn, id).await?;
     if let Some(earlier) = follow_up {
         let this = find_for_system(conn, id).await?;
@@ -556,6 +557,8 @@ pub(crate) async fn touch(conn: &mut PgConnection, ticket: TicketId, now: Timest
 }
 
 /// Moves the open tickets of a process out of a state a new version removed; an event each.
+/// A ticket mapped into a state with an approval step (or `on_enter` effects) enters it as if
+/// it had moved there: a new round, or on if nobody can be asked.
 #[allow(clippy::too_many_arguments)]
 pub async fn move_after_publish(
     conn: &mut PgConnection,
@@ -599,7 +602,13 @@ pub async fn move_after_publish(
             now,
         )
         .await?;
-        sla::refresh(conn, *id).await?;
+        approvals::end_pending(conn, *id, now).await?;
+        if target.approval.is_some() || !target.on_enter.is_empty() {
+            let ticket = find_for_system(conn, *id).await?;
+            flow::enter(conn, None, &ticket, def, to, now).await?;
+        } else {
+            sla::refresh(conn, *id).await?;
+        }
     }
     Ok(moved.len() as u64)
 }

@@ -547,6 +547,10 @@ pub(super) fn describe(data: EventData) -> (String, Option<SafeHtml>) {
             ),
             None,
         ),
+        EventData::NoApprovers { state, reason } => (
+            format!("found nobody to approve at {state}: {reason}"),
+            None,
+        ),
         EventData::Linked { kind, other } => (format!("linked: {kind} {other}"), None),
         EventData::Assigned { assignee, group } => (
             match (assignee, group) {
