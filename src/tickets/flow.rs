@@ -10,8 +10,8 @@ use sqlx::types::Json;
 
 use super::events::record_notifying;
 use super::{
-    EventData, Ticket, acting, approvals, notices, parse_values, record, record_comment,
-    references, sla, touch,
+    EventData, Ticket, acting, approvals, check_references, notices, parse_values, record,
+    record_comment, references, sla, touch,
 };
 use crate::core::ids::{GroupId, OrgUnitId, SystemId, UserId};
 use crate::core::time::to_db;
@@ -27,6 +27,9 @@ use crate::projects;
 pub struct Input {
     pub values: BTreeMap<String, Vec<String>>,
     pub comment: String,
+    /// The version the form showed; a different current version is a conflict. `None` only
+    /// for callers that act on the row they just locked without showing it to anyone (bulk
+    /// actions, a mail reply); the ticket page's handlers refuse a form without it.
     pub expected_version: Option<i32>,
 }
 
@@ -92,6 +95,7 @@ pub async fn take_transition(
             &input.comment,
         )
         .map_err(|r| refusals_to_errors(r, "transition"))?;
+    check_references(conn, &def, &values).await?.into_result()?;
     if !input.comment.trim().is_empty() {
         record_comment(conn, ticket.id, actor.user_id, &input.comment, now).await?;
     }
@@ -163,6 +167,7 @@ pub async fn update_fields(
     if !refusals.is_empty() {
         return Err(refusals_to_errors(refusals, "form"));
     }
+    check_references(conn, &def, &values).await?.into_result()?;
     if effects.is_empty() {
         return Ok(());
     }

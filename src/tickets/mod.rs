@@ -114,6 +114,45 @@ pub fn parse_values(
     (values, errors)
 }
 
+/// Reference values that point to nothing they may: a user who is not an active user, a group,
+/// system or site that does not exist. A forged id gets a message beside its field.
+pub async fn check_references(
+    conn: &mut PgConnection,
+    def: &Definition,
+    values: &BTreeMap<String, Value>,
+) -> Result<FieldErrors> {
+    let mut errors = FieldErrors::new();
+    for field in &def.fields {
+        let Some(Value::Text(text)) = values.get(&field.key) else {
+            continue;
+        };
+        // Not an id at all: `Field::check` said so already.
+        let Ok(id) = uuid::Uuid::parse_str(text) else {
+            continue;
+        };
+        let sql = match field.kind {
+            FieldKind::User => "select exists (select 1 from users where id = $1 and active)",
+            FieldKind::Group => "select exists (select 1 from groups where id = $1)",
+            FieldKind::System => "select exists (select 1 from systems where id = $1)",
+            FieldKind::Site => {
+                "select exists (select 1 from org_units where id = $1 and kind in ('site', 'business_unit'))"
+            }
+            _ => continue,
+        };
+        let exists: bool = sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+        if !exists {
+            errors.add(
+                &field.key,
+                format!("{}: choose from the list.", field.label),
+            );
+        }
+    }
+    Ok(errors)
+}
+
 /// The system and site the field values point to, copied to columns for queues.
 fn references(
     def: &Definition,
@@ -198,8 +237,18 @@ pub async fn create(
     for (field, message) in parse_errors.iter() {
         errors.add(field, message);
     }
+
     for refusal in def.check_values(&initial.key, &acting, &values) {
         errors.add(refusal.field.as_deref().unwrap_or("form"), refusal.reason);
+    }
+    // References are looked up only for values the form may set and that fit their field.
+    let fitting: BTreeMap<String, Value> = values
+        .iter()
+        .filter(|(k, _)| errors.get(k).is_none())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (field, message) in check_references(conn, &def, &fitting).await?.iter() {
+        errors.add(field, message);
     }
     let empty = Snapshot::default();
     for refusal in def.missing_required(&initial.key, &acting, &empty, &values) {
