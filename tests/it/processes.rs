@@ -746,3 +746,101 @@ async fn the_new_request_form_shows_the_fields_of_the_chosen_project() {
     .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
     .assert_contains("<option value=\"high\" selected>");
 }
+
+#[tokio::test]
+async fn a_bug_is_a_duplicate_only_of_a_ticket_one_can_see_and_only_its_requester_confirms_a_fix() {
+    let mut app = TestApp::new().await;
+    let hd = app.create_project("HD", "Help desk").await.to_string();
+    app.create_project("SEC", "Security").await;
+    app.create_user("rita@example.com", "Rita Requester", false)
+        .await;
+    app.create_user_with_role("lena@example.com", "Lena L2", "Agent L2")
+        .await;
+    app.login("rita@example.com").await;
+    for title in ["Crash on save", "Save crashes"] {
+        app.post_form(
+            "/tickets",
+            &[
+                ("process", "bug"),
+                ("project_id", &hd),
+                ("title", title),
+                ("description", ""),
+                ("f.steps", "click save"),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    }
+    let mut lena = app.other_browser();
+    lena.login("lena@example.com").await;
+    // No free-text "duplicate of" step: the duplicate form wants a ticket Lena can see.
+    lena.get("/tickets/HD-2")
+        .await
+        .assert_not_contains("Mark as duplicate")
+        .assert_contains("Close as duplicate");
+    for target in ["HD-99", "just some text"] {
+        lena.post_form(
+            "/tickets/HD-2/merge",
+            &[("action", "duplicate"), ("target", target)],
+        )
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("No such ticket");
+    }
+    lena.post_form(
+        "/tickets/HD-2/merge",
+        &[("action", "duplicate"), ("target", "HD-1")],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-2");
+    assert_eq!(state_of(&app, 2).await, "closed");
+    assert_eq!(
+        app.count("select count(*) from ticket_links where kind = 'duplicates'")
+            .await,
+        1
+    );
+    app.get("/tickets/HD-2")
+        .await
+        .assert_contains("duplicates <a href=\"/tickets/HD-1\">HD-1</a>");
+
+    // Resolved: it closes by itself after five business days, or when Rita confirms.
+    for t in ["triage", "start"] {
+        let version = version_of(&app, 1).await;
+        lena.post_form(
+            &format!("/tickets/HD-1/transitions/{t}"),
+            &[("version", &version)],
+        )
+        .await
+        .assert_redirect_to("/tickets/HD-1");
+    }
+    let version = version_of(&app, 1).await;
+    lena.post_form(
+        "/tickets/HD-1/transitions/resolve",
+        &[("version", &version), ("comment", "Fixed in 2.4")],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    assert_eq!(
+        app.count("select count(*) from tickets where number = 1 and auto_close_at is not null")
+            .await,
+        1
+    );
+    let version = version_of(&app, 1).await;
+    lena.get("/tickets/HD-1")
+        .await
+        .assert_not_contains("Confirm it is fixed");
+    lena.post_form(
+        "/tickets/HD-1/transitions/confirm",
+        &[("version", &version)],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("Only the requester can confirm this resolution. It closes by itself after 5 business days.");
+    app.post_form(
+        "/tickets/HD-1/transitions/confirm",
+        &[("version", &version)],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    assert_eq!(state_of(&app, 1).await, "closed");
+}
