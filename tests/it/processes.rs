@@ -751,7 +751,6 @@ async fn the_new_request_form_shows_the_fields_of_the_chosen_project() {
 async fn a_bug_is_a_duplicate_only_of_a_ticket_one_can_see_and_only_its_requester_confirms_a_fix() {
     let mut app = TestApp::new().await;
     let hd = app.create_project("HD", "Help desk").await.to_string();
-    app.create_project("SEC", "Security").await;
     app.create_user("rita@example.com", "Rita Requester", false)
         .await;
     app.create_user_with_role("lena@example.com", "Lena L2", "Agent L2")
