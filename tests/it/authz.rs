@@ -5,7 +5,8 @@
 //! Objects: `own` (the actor's own ticket / session / self), `other_requester` (another
 //! requester's ticket in HD, or another person), `other_project` (a ticket in ERP), `-` for
 //! routes without an object. Each route row runs on a fresh database; POSTs carry a valid
-//! CSRF token and an empty form, so an allowed POST shows as 422 (form refused) or 303.
+//! CSRF token and an empty form (a ticket's step and field forms also its current version, which
+//! they must send), so an allowed POST shows as 422 (form refused) or 303.
 //! Regenerate after an intended change with `UPDATE_AUTHZ_MATRIX=1 cargo test authz`, then
 //! read the diff.
 
@@ -316,7 +317,11 @@ async fn status_of(
         request = request
             .header("origin", "http://localhost")
             .header("content-type", "application/x-www-form-urlencoded");
-        Body::from(format!("_csrf={csrf}"))
+        let mut form = format!("_csrf={csrf}");
+        if let Some(version) = form_version(world, path).await {
+            form.push_str(&format!("&version={version}"));
+        }
+        Body::from(form)
     } else {
         Body::empty()
     };
@@ -328,6 +333,23 @@ async fn status_of(
         .await
         .unwrap();
     response.status().as_u16()
+}
+
+/// The version a ticket page's step or field form would carry for `path`, if it is one.
+async fn form_version(world: &World, path: &str) -> Option<i32> {
+    let rest = path.strip_prefix("/tickets/")?;
+    let (key, action) = rest.split_once('/')?;
+    if !(action == "fields" || action.starts_with("transitions/")) {
+        return None;
+    }
+    sqlx::query_scalar(
+        "select t.version from tickets t join projects p on p.id = t.project_id
+         where p.key || '-' || t.number = $1",
+    )
+    .bind(key)
+    .fetch_optional(&world.app.pool)
+    .await
+    .unwrap()
 }
 
 fn fixtures_for(pattern: &str) -> Vec<&'static str> {
