@@ -20,6 +20,7 @@ use crate::projects::Project;
 /// The active people the step asks, or why there is nobody to ask.
 async fn approvers_for(
     conn: &mut PgConnection,
+    def: &Definition,
     who: &Approvers,
     project: &Project,
     values: &BTreeMap<String, Value>,
@@ -49,7 +50,10 @@ async fn approvers_for(
                 _ => None,
             };
             let Some(system) = system else {
-                return Ok(Err(format!("no system is chosen in “{field}”")));
+                let label = def
+                    .field(field)
+                    .map_or(field.as_str(), |f| f.label.as_str());
+                return Ok(Err(format!("no system is chosen in “{label}”")));
             };
             let row: Option<(String, Option<UserId>)> = sqlx::query_as(
                 "select s.name, u.id from systems s left join users u on u.id = s.owner_id and u.active where s.id = $1",
@@ -134,7 +138,7 @@ pub async fn start_round(
         .state(state)
         .map_or(state.to_owned(), |s| s.label.clone());
     end_pending(conn, ticket, now).await?;
-    let approvers = match approvers_for(conn, &step.approvers, project, values).await? {
+    let approvers = match approvers_for(conn, def, &step.approvers, project, values).await? {
         Ok(approvers) => approvers,
         Err(reason) => {
             record(

@@ -237,7 +237,6 @@ pub async fn create(
     for (field, message) in parse_errors.iter() {
         errors.add(field, message);
     }
-
     for refusal in def.check_values(&initial.key, &acting, &values) {
         errors.add(refusal.field.as_deref().unwrap_or("form"), refusal.reason);
     }
