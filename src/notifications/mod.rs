@@ -147,6 +147,20 @@ impl Audience {
         }
     }
 
+    /// Adds `other`'s people to this audience.
+    pub fn add(&mut self, other: &Audience) {
+        self.requester |= other.requester;
+        self.assignee |= other.assignee;
+        self.watchers |= other.watchers;
+        self.assignee_group |= other.assignee_group;
+        self.approvers = match (self.approvers, other.approvers) {
+            (Approvers::All, _) | (_, Approvers::All) => Approvers::All,
+            (Approvers::Round(a), Approvers::Round(b)) if a != b => Approvers::All,
+            (Approvers::None, x) | (x, _) => x,
+        };
+        self.group = self.group.or(other.group);
+    }
+
     /// The union members of the recipients sub-select, one per part of the audience.
     fn push_members(&self, qb: &mut QueryBuilder<Postgres>) -> bool {
         let mut first = true;
@@ -499,6 +513,26 @@ mod tests {
             assert_eq!(Kind::parse(kind.key()), Some(kind));
         }
         assert_eq!(Kind::parse("everything"), None);
+    }
+
+    #[test]
+    fn audiences_add_up() {
+        let mut a = Audience {
+            requester: true,
+            approvers: Approvers::Round(1),
+            ..Audience::default()
+        };
+        a.add(&Audience {
+            assignee_group: true,
+            ..Audience::default()
+        });
+        assert!(a.requester && a.assignee_group && !a.watchers);
+        assert_eq!(a.approvers, Approvers::Round(1));
+        a.add(&Audience {
+            approvers: Approvers::Round(2),
+            ..Audience::default()
+        });
+        assert_eq!(a.approvers, Approvers::All, "two rounds: everyone asked");
     }
 
     #[test]

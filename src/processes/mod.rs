@@ -472,6 +472,15 @@ pub async fn uses_of(
             }
             if let Some(g) = group {
                 for s in &def.states {
+                    if s.on_enter
+                        .iter()
+                        .any(|e| matches!(e, Effect::SetGroup { group } if group == g))
+                    {
+                        found.insert(format!(
+                            "process {name}: entering {} assigns to it",
+                            s.label
+                        ));
+                    }
                     if matches!(&s.approval, Some(step) if matches!(&step.approvers, Approvers::Group { group } if group == g))
                     {
                         found.insert(format!("process {name}: approvers of {}", s.label));

@@ -14,58 +14,111 @@ use crate::core::ids::{ApprovalRoundId, GroupId, SystemId, TicketId, UserId};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{self, Actor};
-use crate::engine::workflow::{ApprovalRule, Approvers, Definition, Effect, Tally, Value, tally};
+use crate::engine::workflow::{ApprovalRule, Approvers, Definition, Outcome, Tally, Value, tally};
 use crate::projects::Project;
 
+/// The active people the step asks, or why there is nobody to ask.
 async fn approvers_for(
     conn: &mut PgConnection,
+    def: &Definition,
     who: &Approvers,
     project: &Project,
     values: &BTreeMap<String, Value>,
-) -> Result<Vec<UserId>> {
-    let ids: Vec<UserId> = match who {
+) -> Result<std::result::Result<Vec<UserId>, String>> {
+    let found = |ids: Vec<UserId>, why: String| if ids.is_empty() { Err(why) } else { Ok(ids) };
+    Ok(match who {
         Approvers::Users { users } => {
-            sqlx::query_scalar("select id from users where lower(email) = any($1) and active order by display_name")
+            let ids = sqlx::query_scalar("select id from users where lower(email) = any($1) and active order by display_name")
                 .bind(users.iter().map(|u| u.to_lowercase()).collect::<Vec<_>>())
                 .fetch_all(conn)
-                .await?
+                .await?;
+            found(ids, "none of the named approvers is an active user".into())
         }
         Approvers::Group { group } => {
-            sqlx::query_scalar(
+            let ids = sqlx::query_scalar(
                 "select u.id from users u join group_members gm on gm.user_id = u.id join groups g on g.id = gm.group_id
                  where lower(g.name) = lower($1) and u.active order by u.display_name",
             )
             .bind(group)
             .fetch_all(conn)
-            .await?
+            .await?;
+            found(ids, format!("the group “{group}” has no active members"))
         }
         Approvers::SystemOwner { field } => {
             let system = match values.get(field) {
                 Some(Value::Text(s)) => uuid::Uuid::parse_str(s).ok().map(SystemId),
                 _ => None,
             };
-            sqlx::query_scalar(
-                "select u.id from systems s join users u on u.id = s.owner_id where s.id = $1 and u.active",
+            let Some(system) = system else {
+                let label = def
+                    .field(field)
+                    .map_or(field.as_str(), |f| f.label.as_str());
+                return Ok(Err(format!("no system is chosen in “{label}”")));
+            };
+            let row: Option<(String, Option<UserId>)> = sqlx::query_as(
+                "select s.name, u.id from systems s left join users u on u.id = s.owner_id and u.active where s.id = $1",
             )
             .bind(system)
-            .fetch_all(conn)
-            .await?
+            .fetch_optional(conn)
+            .await?;
+            match row {
+                Some((_, Some(owner))) => Ok(vec![owner]),
+                Some((name, None)) => Err(format!("the system “{name}” has no active owner")),
+                None => Err("the chosen system no longer exists".into()),
+            }
         }
         Approvers::ChangeBoard => {
-            let board: Option<GroupId> = sqlx::query_scalar("select change_board_group_id from projects where id = $1")
-                .bind(project.id)
-                .fetch_one(&mut *conn)
-                .await?;
-            sqlx::query_scalar(
+            let board: Option<(GroupId, String)> = sqlx::query_as(
+                "select g.id, g.name from projects p join groups g on g.id = p.change_board_group_id where p.id = $1",
+            )
+            .bind(project.id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some((board, name)) = board else {
+                return Ok(Err(format!(
+                    "the project “{}” has no change board",
+                    project.name
+                )));
+            };
+            let ids = sqlx::query_scalar(
                 "select u.id from users u join group_members gm on gm.user_id = u.id
                  where gm.group_id = $1 and u.active order by u.display_name",
             )
             .bind(board)
             .fetch_all(conn)
-            .await?
+            .await?;
+            found(
+                ids,
+                format!("the change board “{name}” has no active members"),
+            )
         }
-    };
-    Ok(ids)
+    })
+}
+
+/// Ends the ticket's pending rounds (it moves on, or a new round replaces them).
+pub(super) async fn end_pending(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query("update approval_rounds set status = 'superseded', decided_at = $2 where ticket_id = $1 and status = 'pending'")
+        .bind(ticket)
+        .bind(to_db(now))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// What starting a round came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Started {
+    /// A round is open; its approvers were asked.
+    Round,
+    /// The state has no approval step.
+    NoStep,
+    /// Nobody could be asked; no round was opened and the history says why. The caller moves
+    /// the ticket on (`Outcome::Nobody`): a round nobody can decide would hold it forever.
+    Nobody,
 }
 
 /// Starts a new round for `state` (earlier pending rounds of the ticket are superseded).
@@ -77,16 +130,31 @@ pub async fn start_round(
     project: &Project,
     values: &BTreeMap<String, Value>,
     now: Timestamp,
-) -> Result<()> {
+) -> Result<Started> {
     let Some(step) = def.state(state).and_then(|s| s.approval.as_ref()) else {
-        return Ok(());
+        return Ok(Started::NoStep);
     };
-    let approvers = approvers_for(conn, &step.approvers, project, values).await?;
-    sqlx::query("update approval_rounds set status = 'superseded', decided_at = $2 where ticket_id = $1 and status = 'pending'")
-        .bind(ticket)
-        .bind(to_db(now))
-        .execute(&mut *conn)
-        .await?;
+    let label = def
+        .state(state)
+        .map_or(state.to_owned(), |s| s.label.clone());
+    end_pending(conn, ticket, now).await?;
+    let approvers = match approvers_for(conn, def, &step.approvers, project, values).await? {
+        Ok(approvers) => approvers,
+        Err(reason) => {
+            record(
+                conn,
+                ticket,
+                None,
+                &EventData::NoApprovers {
+                    state: label,
+                    reason,
+                },
+                now,
+            )
+            .await?;
+            return Ok(Started::Nobody);
+        }
+    };
     let round: i32 = sqlx::query_scalar(
         "select coalesce(max(round), 0) + 1 from approval_rounds where ticket_id = $1",
     )
@@ -118,9 +186,6 @@ pub async fn start_round(
     .bind(&approvers)
     .fetch_all(&mut *conn)
     .await?;
-    let label = def
-        .state(state)
-        .map_or(state.to_owned(), |s| s.label.clone());
     record(
         conn,
         ticket,
@@ -132,7 +197,8 @@ pub async fn start_round(
         },
         now,
     )
-    .await
+    .await?;
+    Ok(Started::Round)
 }
 
 /// Records the actor's decision on the ticket's open round; moves the ticket on when the
@@ -217,18 +283,14 @@ pub async fn decide(
     )
     .await?;
     let def = ticket.definition(conn).await?.ok_or(Error::NotFound)?;
-    let Some(step) = def.state(&state).and_then(|s| s.approval.clone()) else {
-        return Ok(());
-    };
-    let to = if approved {
-        step.on_approve
+    let outcome = if approved {
+        Outcome::Approved
     } else {
-        step.on_reject
+        Outcome::Rejected
     };
-    let mut effects = vec![Effect::MoveTo { state: to.clone() }];
-    if def.state(&to).is_some_and(|s| s.approval.is_some()) {
-        effects.push(Effect::RequestApprovals { state: to });
-    }
+    let Some(effects) = def.after_approval(&state, outcome) else {
+        return super::touch(conn, ticket.id, now).await;
+    };
     let label = if approved { "Approved" } else { "Rejected" };
     flow::apply(conn, None, ticket, &def, effects, ("", label), now).await
 }

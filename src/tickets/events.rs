@@ -8,7 +8,7 @@ use sqlx::types::Json;
 use crate::core::Result;
 use crate::core::ids::{ProjectId, TicketId, UserId};
 use crate::core::time::to_db;
-use crate::notifications;
+use crate::notifications::{self, Audience};
 
 /// What happened, as stored in `ticket_events.data`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -73,6 +73,11 @@ pub enum EventData {
     ApprovalOutcome {
         round: i32,
         approved: bool,
+    },
+    /// An approval step found nobody to ask (`reason`), so no round was opened.
+    NoApprovers {
+        state: String,
+        reason: String,
     },
     Linked {
         kind: String,
@@ -147,6 +152,7 @@ impl EventData {
             EventData::ApprovalRequested { .. } => "approval_requested",
             EventData::ApprovalDecision { .. } => "approval_decision",
             EventData::ApprovalOutcome { .. } => "approval_outcome",
+            EventData::NoApprovers { .. } => "no_approvers",
             EventData::Linked { .. } => "linked",
             EventData::Assigned { .. } => "assigned",
             EventData::PriorityChanged { .. } => "priority_changed",
@@ -200,6 +206,20 @@ pub async fn record_returning_id(
     data: &EventData,
     now: Timestamp,
 ) -> Result<i64> {
+    record_notifying(conn, ticket, actor, data, &Audience::default(), now).await
+}
+
+/// As `record_returning_id`, telling `also` of the event besides those its notice goes to
+/// (a process's `notify` effects): one notice per person, as their preferences and the
+/// ticket's visibility allow.
+pub(super) async fn record_notifying(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    actor: Option<UserId>,
+    data: &EventData,
+    also: &Audience,
+    now: Timestamp,
+) -> Result<i64> {
     let id: i64 = sqlx::query_scalar(
         "insert into ticket_events (ticket_id, actor_id, kind, data, created_at)
          values ($1, $2, $3, $4, $5) returning id",
@@ -211,7 +231,8 @@ pub async fn record_returning_id(
     .bind(to_db(now))
     .fetch_one(&mut *conn)
     .await?;
-    if let Some(notice) = super::notices::notice(data) {
+    if let Some(mut notice) = super::notices::notice(data) {
+        notice.audience.add(also);
         notifications::fan_out(conn, ticket, Some(id), actor, &notice, now).await?;
     }
     Ok(id)

@@ -2,21 +2,23 @@
 //! workflow engine against the screen rules, applied in the caller's transaction with an
 //! event for every change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use jiff::{SignedDuration, Timestamp};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
+use super::events::record_notifying;
 use super::{
-    EventData, Ticket, acting, approvals, parse_values, record, record_comment, references, sla,
-    touch,
+    EventData, Ticket, acting, approvals, check_references, notices, parse_values, record,
+    record_comment, references, sla, touch,
 };
-use crate::core::ids::{GroupId, OrgUnitId, SystemId};
+use crate::core::ids::{GroupId, OrgUnitId, SystemId, UserId};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::Actor;
-use crate::engine::workflow::{Category, Definition, Effect, FieldKind, Refusal, Value};
+use crate::engine::workflow::{Category, Definition, Effect, FieldKind, Outcome, Refusal, Value};
+use crate::notifications::Audience;
 use crate::projects;
 
 /// What a person sent with a change: field values, a comment, and the version of the ticket
@@ -25,6 +27,9 @@ use crate::projects;
 pub struct Input {
     pub values: BTreeMap<String, Vec<String>>,
     pub comment: String,
+    /// The version the form showed; a different current version is a conflict. `None` only
+    /// for callers that act on the row they just locked without showing it to anyone (bulk
+    /// actions, a mail reply); the ticket page's handlers refuse a form without it.
     pub expected_version: Option<i32>,
 }
 
@@ -90,6 +95,7 @@ pub async fn take_transition(
             &input.comment,
         )
         .map_err(|r| refusals_to_errors(r, "transition"))?;
+    check_references(conn, &def, &values).await?.into_result()?;
     if !input.comment.trim().is_empty() {
         record_comment(conn, ticket.id, actor.user_id, &input.comment, now).await?;
     }
@@ -161,6 +167,7 @@ pub async fn update_fields(
     if !refusals.is_empty() {
         return Err(refusals_to_errors(refusals, "form"));
     }
+    check_references(conn, &def, &values).await?.into_result()?;
     if effects.is_empty() {
         return Ok(());
     }
@@ -212,8 +219,21 @@ async fn readable(
     Ok(Some(name.unwrap_or_else(|| value.display())))
 }
 
+/// The people a list of effects' `notify` effects name.
+fn notified(effects: &VecDeque<Effect>) -> Audience {
+    let mut audience = Audience::default();
+    for effect in effects {
+        if let Effect::Notify { who } = effect {
+            audience.add(&notices::audience_named(who));
+        }
+    }
+    audience
+}
+
 /// Applies engine effects to a ticket, each with its event. `transition` is (key, label) of
-/// the transition taken, empty for field edits and approval outcomes.
+/// the transition taken, empty for field edits and approval outcomes. `notify` effects are
+/// delivered with the move's state-change notice. An approval step that finds nobody to ask
+/// sends the ticket on as a rejection would (`Outcome::Nobody`), as the system.
 pub(super) async fn apply(
     conn: &mut PgConnection,
     actor: Option<&Actor>,
@@ -223,10 +243,15 @@ pub(super) async fn apply(
     transition: (&str, &str),
     now: Timestamp,
 ) -> Result<()> {
-    let by = actor.map(|a| a.user_id);
+    let mut by = actor.map(|a| a.user_id);
     let mut values = ticket.field_values.0.clone();
     let mut state = ticket.state.clone();
-    for effect in effects {
+    let mut queue: VecDeque<Effect> = effects.into();
+    let mut also = notified(&queue);
+    let mut step = (transition.0.to_owned(), transition.1.to_owned());
+    // Approval states passed for want of approvers: never twice, so a loop of them ends.
+    let mut passed: BTreeSet<String> = BTreeSet::new();
+    while let Some(effect) = queue.pop_front() {
         match effect {
             Effect::SetField { field, value } => {
                 let old = values.get(&field).cloned();
@@ -259,29 +284,33 @@ pub(super) async fn apply(
                 .await?;
             }
             Effect::SetGroup { group } => {
-                let id: Option<GroupId> =
-                    sqlx::query_scalar("select id from groups where lower(name) = lower($1)")
+                let found: Option<(GroupId, String)> =
+                    sqlx::query_as("select id, name from groups where lower(name) = lower($1)")
                         .bind(&group)
                         .fetch_optional(&mut *conn)
                         .await?;
-                let Some(id) = id else {
+                let Some((id, name)) = found else {
                     return Err(Error::Conflict(format!(
                         "The group {group:?} that this step assigns to no longer exists. Tell an admin."
                     )));
                 };
-                sqlx::query("update tickets set assignee_group_id = $2 where id = $1")
-                    .bind(ticket.id)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                record(
-                    conn,
-                    ticket.id,
-                    by,
-                    &EventData::GroupAssigned { group },
-                    now,
+                assign_group(conn, ticket, by, id, name, now).await?;
+            }
+            Effect::SetSupportGroup { field } => {
+                let system = match values.get(&field) {
+                    Some(Value::Text(s)) => uuid::Uuid::parse_str(s).ok().map(SystemId),
+                    _ => None,
+                };
+                let found: Option<(GroupId, String)> = sqlx::query_as(
+                    "select g.id, g.name from systems s join groups g on g.id = s.support_group_id
+                     where s.id = $1",
                 )
+                .bind(system)
+                .fetch_optional(&mut *conn)
                 .await?;
+                if let Some((id, name)) = found {
+                    assign_group(conn, ticket, by, id, name, now).await?;
+                }
             }
             Effect::StartClock { clock } => {
                 clock_event(conn, ticket, by, "start", clock, now).await?
@@ -292,7 +321,7 @@ pub(super) async fn apply(
             Effect::StopClock { clock } => {
                 clock_event(conn, ticket, by, "stop", clock, now).await?
             }
-            // Delivered by the notification channel (mail issue); nothing to store yet.
+            // Delivered with the move's notice (see `also`).
             Effect::Notify { .. } => {}
             Effect::MoveTo { state: to } => {
                 let target = def
@@ -323,17 +352,20 @@ pub(super) async fn apply(
                 .bind(auto_close_at.map(to_db))
                 .execute(&mut *conn)
                 .await?;
-                record(
+                // Whatever was being decided in the state it leaves needs nobody any more.
+                approvals::end_pending(conn, ticket.id, now).await?;
+                record_notifying(
                     conn,
                     ticket.id,
                     by,
                     &EventData::Transition {
-                        transition: transition.0.to_owned(),
-                        label: transition.1.to_owned(),
+                        transition: step.0.clone(),
+                        label: step.1.clone(),
                         from: from_label,
                         to: target.label.clone(),
                         category: target.category.as_str().to_owned(),
                     },
+                    &also,
                     now,
                 )
                 .await?;
@@ -343,25 +375,99 @@ pub(super) async fn apply(
                 let project = projects::find(conn, ticket.project_id)
                     .await?
                     .ok_or(Error::NotFound)?;
-                approvals::start_round(conn, ticket.id, def, &at, &project, &values, now).await?;
+                let started =
+                    approvals::start_round(conn, ticket.id, def, &at, &project, &values, now)
+                        .await?;
+                if started == approvals::Started::Nobody
+                    && passed.insert(at.clone())
+                    && let Some(next) = def.after_approval(&at, Outcome::Nobody)
+                {
+                    let next: VecDeque<Effect> = next.into();
+                    also = notified(&next);
+                    queue.extend(next);
+                    step = (String::new(), "No approvers".to_owned());
+                    by = None;
+                }
             }
         }
     }
     let (system_id, site_id) = references(def, &values);
-    sqlx::query("update tickets set field_values = $2, system_id = $3, site_id = $4 where id = $1")
-        .bind(ticket.id)
-        .bind(Json(&values))
-        .bind(system_id)
-        .bind(site_id)
-        .execute(&mut *conn)
-        .await?;
+    // A site given outside the process's fields (a sub-task's) stays when the process has
+    // no site field of its own; likewise the system.
+    let has = |kind: FieldKind| def.fields.iter().any(|f| f.kind == kind);
+    sqlx::query(
+        "update tickets set field_values = $2,
+                system_id = case when $5 then $3 else system_id end,
+                site_id = case when $6 then $4 else site_id end
+         where id = $1",
+    )
+    .bind(ticket.id)
+    .bind(Json(&values))
+    .bind(system_id)
+    .bind(site_id)
+    .bind(has(FieldKind::System))
+    .bind(has(FieldKind::Site))
+    .execute(&mut *conn)
+    .await?;
     touch(conn, ticket.id, now).await
+}
+
+/// Assigns the ticket to a group, with its event; nothing when it is that group's already.
+async fn assign_group(
+    conn: &mut PgConnection,
+    ticket: &Ticket,
+    by: Option<UserId>,
+    group: GroupId,
+    name: String,
+    now: Timestamp,
+) -> Result<()> {
+    let changed = sqlx::query(
+        "update tickets set assignee_group_id = $2
+         where id = $1 and assignee_group_id is distinct from $2",
+    )
+    .bind(ticket.id)
+    .bind(group)
+    .execute(&mut *conn)
+    .await?;
+    if changed.rows_affected() == 0 {
+        return Ok(());
+    }
+    record(
+        conn,
+        ticket.id,
+        by,
+        &EventData::GroupAssigned { group: name },
+        now,
+    )
+    .await
+}
+
+/// Enters `state` on a ticket placed there without a transition (filed into its initial
+/// state, or mapped there by a publish): its `on_enter` effects and approval round, as the
+/// system when `actor` is `None`.
+pub(super) async fn enter(
+    conn: &mut PgConnection,
+    actor: Option<&Actor>,
+    ticket: &Ticket,
+    def: &Definition,
+    state: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let effects: Vec<Effect> = def
+        .enter(state)
+        .into_iter()
+        .filter(|e| !matches!(e, Effect::MoveTo { .. }))
+        .collect();
+    if effects.is_empty() {
+        return Ok(());
+    }
+    apply(conn, actor, ticket, def, effects, ("", ""), now).await
 }
 
 async fn clock_event(
     conn: &mut PgConnection,
     ticket: &Ticket,
-    by: Option<crate::core::ids::UserId>,
+    by: Option<UserId>,
     action: &str,
     clock: String,
     now: Timestamp,

@@ -97,14 +97,7 @@ async fn close(
     .bind(crate::core::time::to_db(now))
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "update approval_rounds set status = 'superseded', decided_at = $2
-         where ticket_id = $1 and status = 'pending'",
-    )
-    .bind(ticket.id)
-    .bind(crate::core::time::to_db(now))
-    .execute(&mut *conn)
-    .await?;
+    super::approvals::end_pending(conn, ticket.id, now).await?;
     record(
         conn,
         ticket.id,

@@ -114,6 +114,45 @@ pub fn parse_values(
     (values, errors)
 }
 
+/// Reference values that point to nothing they may: a user who is not an active user, a group,
+/// system or site that does not exist. A forged id gets a message beside its field.
+pub async fn check_references(
+    conn: &mut PgConnection,
+    def: &Definition,
+    values: &BTreeMap<String, Value>,
+) -> Result<FieldErrors> {
+    let mut errors = FieldErrors::new();
+    for field in &def.fields {
+        let Some(Value::Text(text)) = values.get(&field.key) else {
+            continue;
+        };
+        // Not an id at all: `Field::check` said so already.
+        let Ok(id) = uuid::Uuid::parse_str(text) else {
+            continue;
+        };
+        let sql = match field.kind {
+            FieldKind::User => "select exists (select 1 from users where id = $1 and active)",
+            FieldKind::Group => "select exists (select 1 from groups where id = $1)",
+            FieldKind::System => "select exists (select 1 from systems where id = $1)",
+            FieldKind::Site => {
+                "select exists (select 1 from org_units where id = $1 and kind in ('site', 'business_unit'))"
+            }
+            _ => continue,
+        };
+        let exists: bool = sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+        if !exists {
+            errors.add(
+                &field.key,
+                format!("{}: choose from the list.", field.label),
+            );
+        }
+    }
+    Ok(errors)
+}
+
 /// The system and site the field values point to, copied to columns for queues.
 fn references(
     def: &Definition,
@@ -202,6 +241,15 @@ pub async fn create(
     for refusal in def.check_values(&initial.key, &acting, &values) {
         errors.add(refusal.field.as_deref().unwrap_or("form"), refusal.reason);
     }
+    // References are looked up only for values the form may set and that fit their field.
+    let fitting: BTreeMap<String, Value> = values
+        .iter()
+        .filter(|(k, _)| errors.get(k).is_none())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (field, message) in check_references(conn, &def, &fitting).await?.iter() {
+        errors.add(field, message);
+    }
     let empty = Snapshot::default();
     for refusal in def.missing_required(&initial.key, &acting, &empty, &values) {
         if errors
@@ -280,10 +328,11 @@ pub async fn create(
         now,
     )
     .await?;
-    if initial.approval.is_some() {
-        approvals::start_round(conn, id, &def, &initial.key, &project, &values, now).await?;
-    }
     triage::route(conn, id, &project, process.id, system_id, site_id, now).await?;
+    if initial.approval.is_some() || !initial.on_enter.is_empty() {
+        let this = find_for_system(conn, id).await?;
+        flow::enter(conn, Some(actor), &this, &def, &initial.key, now).await?;
+    }
     sla::refresh(conn, id).await?;
     if let Some(earlier) = follow_up {
         let this = find_for_system(conn, id).await?;
@@ -559,6 +608,8 @@ pub(crate) async fn touch(conn: &mut PgConnection, ticket: TicketId, now: Timest
 }
 
 /// Moves the open tickets of a process out of a state a new version removed; an event each.
+/// A ticket mapped into a state with an approval step (or `on_enter` effects) enters it as if
+/// it had moved there: a new round, or on if nobody can be asked.
 #[allow(clippy::too_many_arguments)]
 pub async fn move_after_publish(
     conn: &mut PgConnection,
@@ -602,7 +653,13 @@ pub async fn move_after_publish(
             now,
         )
         .await?;
-        sla::refresh(conn, *id).await?;
+        approvals::end_pending(conn, *id, now).await?;
+        if target.approval.is_some() || !target.on_enter.is_empty() {
+            let ticket = find_for_system(conn, *id).await?;
+            flow::enter(conn, None, &ticket, def, to, now).await?;
+        } else {
+            sla::refresh(conn, *id).await?;
+        }
     }
     Ok(moved.len() as u64)
 }

@@ -16,6 +16,21 @@ fn quote(body: &str) -> String {
     }
 }
 
+/// The people a process's `notify` effect names (see `workflow::AUDIENCES`); validation
+/// refuses other names, so an unknown one reaches nobody.
+pub(super) fn audience_named(who: &str) -> Audience {
+    let mut audience = Audience::default();
+    match who {
+        "requester" => audience.requester = true,
+        "assignee" => audience.assignee = true,
+        "group" => audience.assignee_group = true,
+        "watchers" => audience.watchers = true,
+        "approvers" => audience.approvers = Approvers::All,
+        _ => {}
+    }
+    audience
+}
+
 /// The notice an event gives, if any. Field edits, clocks, links, merges and approval
 /// decisions stay in the history only: the state change they lead to is what people hear of.
 pub(super) fn notice(data: &EventData) -> Option<Notice> {
@@ -152,6 +167,7 @@ pub(super) fn notice(data: &EventData) -> Option<Notice> {
         | EventData::Clock { .. }
         | EventData::ApprovalDecision { .. }
         | EventData::ApprovalOutcome { .. }
+        | EventData::NoApprovers { .. }
         | EventData::Linked { .. }
         | EventData::Merged { .. }
         | EventData::MailReceived { .. }
@@ -181,6 +197,14 @@ mod tests {
         assert!(n.internal);
         assert!(!n.audience.requester);
         assert!(n.audience.assignee && n.audience.watchers);
+    }
+
+    #[test]
+    fn every_audience_a_process_may_name_reaches_someone() {
+        for who in crate::engine::workflow::AUDIENCES {
+            assert_ne!(audience_named(who), Audience::default(), "{who}");
+        }
+        assert_eq!(audience_named("everyone"), Audience::default());
     }
 
     #[test]

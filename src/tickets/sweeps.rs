@@ -11,7 +11,7 @@ use crate::core::Result;
 use crate::core::ids::TicketId;
 use crate::core::time::to_db;
 use crate::engine::sla::{FIRST_RESPONSE, RESOLUTION};
-use crate::engine::workflow::{Category, Effect};
+use crate::engine::workflow::Category;
 
 /// How many tickets one pass takes; the job loops until a pass finds fewer.
 pub const BATCH: i64 = 100;
@@ -104,7 +104,7 @@ pub async fn auto_close(pool: &PgPool, now: Timestamp) -> Result<usize> {
                         None,
                         &ticket,
                         &def,
-                        vec![Effect::MoveTo { state }],
+                        def.enter(&state),
                         (&transition, &label),
                         now,
                     )

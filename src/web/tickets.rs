@@ -18,7 +18,7 @@ use super::layout::Shell;
 use super::pages::{render, status_for};
 use super::paths;
 use crate::core::ids::{GroupId, ProjectId, TicketId, TicketKey, UserId};
-use crate::core::markdown::SafeHtml;
+use crate::core::markdown::{self, SafeHtml};
 use crate::core::time::display;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{self, Action, Actor, Target};
@@ -84,6 +84,8 @@ pub struct FieldView {
     /// (value, label) for selects and references.
     options: Vec<(String, String)>,
     error: Option<String>,
+    /// A read-only long text, as Markdown made safe.
+    html: Option<SafeHtml>,
 }
 
 impl FieldView {
@@ -199,6 +201,10 @@ fn field_views(
                     .collect(),
                 _ => refs.get(kind).cloned().unwrap_or_default(),
             };
+            let html = (field.kind == FieldKind::LongText
+                && mode == Mode::Read
+                && !value.trim().is_empty())
+            .then(|| markdown::render(&value));
             FieldView {
                 key: field.key.clone(),
                 label: field.label.clone(),
@@ -206,6 +212,7 @@ fn field_views(
                 help: field.help.clone(),
                 section_start: Some(field.section.clone()),
                 mode,
+                html,
                 value,
                 values: list,
                 options,
@@ -275,6 +282,9 @@ pub struct NewQuery {
     /// The key of an earlier request this one follows up.
     #[serde(default)]
     follow_up: String,
+    /// The project to preselect (its roles decide the form's fields).
+    #[serde(default)]
+    project: String,
 }
 
 async fn new_page(
@@ -301,15 +311,20 @@ async fn new_page(
         process_key
     };
     let process = processes.iter().find(|p| p.key == key).cloned();
+    // Field modes are those of the project chosen (or the one preselected): roles differ.
+    let chosen = named
+        .get("project_id")
+        .and_then(|id| projects.iter().find(|p| p.id.to_string() == *id))
+        .or(projects.first());
     let mut fields = Vec::new();
     if let Some(p) = &process {
         let def = processes::definition(&mut conn, p.id, p.version.unwrap_or(1)).await?;
         if let Some(initial) = def.initial_state() {
             let mut roles = std::collections::BTreeSet::from(["requester".to_owned()]);
-            if let Some(project) = projects.first() {
+            if let Some(project) = chosen {
                 roles.extend(actor.role_names_in(project.id));
             }
-            let see_internal = projects.first().is_some_and(|project| {
+            let see_internal = chosen.is_some_and(|project| {
                 policy::decide(actor, Action::SeeInternal, Target::Project(project.id)).allowed()
             });
             let acting = Acting {
@@ -364,6 +379,9 @@ pub async fn new_form(
     Query(q): Query<NewQuery>,
 ) -> Result<Response> {
     let mut named = BTreeMap::new();
+    if !q.project.is_empty() {
+        named.insert("project_id".to_owned(), q.project.clone());
+    }
     if let Some(key) = TicketKey::parse(&q.follow_up) {
         let mut conn = state.pool.acquire().await?;
         let earlier = tickets::find_visible(&mut conn, &actor, &key).await?;
@@ -542,6 +560,10 @@ pub(super) fn describe(data: EventData) -> (String, Option<SafeHtml>) {
                 "round {round} was {}",
                 if approved { "approved" } else { "rejected" }
             ),
+            None,
+        ),
+        EventData::NoApprovers { state, reason } => (
+            format!("found nobody to approve at {state}: {reason}"),
             None,
         ),
         EventData::Linked { kind, other } => (format!("linked: {kind} {other}"), None),
@@ -1075,6 +1097,13 @@ async fn change(
     let ticket = tickets::find_for_change(&mut tx, actor, key).await?;
     let comment = named.get("comment").cloned().unwrap_or_default();
     let (result, done) = match &op {
+        // A form that does not say which version it showed could undo someone's change.
+        Op::Transition(_, input) | Op::Fields(input) if input.expected_version.is_none() => (
+            Err(Error::Conflict(
+                "This form did not say which version of the ticket it was made from, so it could overwrite a newer change. Your input is kept below; check the ticket and send it again.".into(),
+            )),
+            "",
+        ),
         Op::Transition(t, input) => (
             flow::take_transition(&mut tx, actor, &ticket, t, input, now).await,
             "Done.",

@@ -7,7 +7,8 @@
 //! requester's ticket in HD, another person, their notification), `other_project` (another
 //! requester's ticket in ERP), `-` for routes without an object. Approval links use a real,
 //! valid token for the approver's own ticket. Each route row runs on a fresh database; POSTs
-//! carry a valid CSRF token and an empty form, so an allowed POST shows as 422 (form refused)
+//! carry a valid CSRF token and an empty form (a ticket's step and field forms also its
+//! current version, which they must send), so an allowed POST shows as 422 (form refused)
 //! or 303.
 //! Regenerate after an intended change with `UPDATE_AUTHZ_MATRIX=1 cargo test authz`, then
 //! read the diff.
@@ -420,7 +421,11 @@ async fn status_of(
         request = request
             .header("origin", "http://localhost")
             .header("content-type", "application/x-www-form-urlencoded");
-        Body::from(format!("_csrf={csrf}"))
+        let mut form = format!("_csrf={csrf}");
+        if let Some(version) = form_version(world, path).await {
+            form.push_str(&format!("&version={version}"));
+        }
+        Body::from(form)
     } else {
         Body::empty()
     };
@@ -432,6 +437,23 @@ async fn status_of(
         .await
         .unwrap();
     response.status().as_u16()
+}
+
+/// The version a ticket page's step or field form would carry for `path`, if it is one.
+async fn form_version(world: &World, path: &str) -> Option<i32> {
+    let rest = path.strip_prefix("/tickets/")?;
+    let (key, action) = rest.split_once('/')?;
+    if !(action == "fields" || action.starts_with("transitions/")) {
+        return None;
+    }
+    sqlx::query_scalar(
+        "select t.version from tickets t join projects p on p.id = t.project_id
+         where p.key || '-' || t.number = $1",
+    )
+    .bind(key)
+    .fetch_optional(&world.app.pool)
+    .await
+    .unwrap()
 }
 
 fn fixtures_for(pattern: &str) -> Vec<&'static str> {

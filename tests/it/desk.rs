@@ -71,6 +71,16 @@ impl Desk {
             .assert_status(StatusCode::SEE_OTHER);
     }
 
+    /// The ticket's version, as its page's forms send it.
+    async fn version(&self, number: i64) -> String {
+        let v: i32 = sqlx::query_scalar("select version from tickets where number = $1")
+            .bind(number)
+            .fetch_one(&self.app.pool)
+            .await
+            .unwrap();
+        v.to_string()
+    }
+
     async fn id(&self, number: i64) -> TicketId {
         sqlx::query_scalar("select id from tickets where number = $1")
             .bind(number)
@@ -165,7 +175,10 @@ async fn sla_clocks_follow_the_ticket_and_always_equal_their_replay() {
     d.app
         .post_form(
             "/tickets/HD-1/transitions/ask_requester",
-            &[("comment", "Please send the log.")],
+            &[
+                ("comment", "Please send the log."),
+                ("version", &d.version(1).await),
+            ],
         )
         .await
         .assert_status(StatusCode::SEE_OTHER);
@@ -177,7 +190,7 @@ async fn sla_clocks_follow_the_ticket_and_always_equal_their_replay() {
     d.app
         .post_form(
             "/tickets/HD-1/transitions/answer",
-            &[("comment", "Attached.")],
+            &[("comment", "Attached."), ("version", &d.version(1).await)],
         )
         .await
         .assert_status(StatusCode::SEE_OTHER);
@@ -292,11 +305,11 @@ async fn resolved_tickets_close_by_themselves_and_reopen_only_within_the_window(
     d.file("Outlook signature").await;
     d.file("Teams camera").await;
     d.app.login("alice@example.com").await;
-    for key in ["HD-1", "HD-2"] {
+    for (number, key) in [(1, "HD-1"), (2, "HD-2")] {
         d.app
             .post_form(
                 &format!("/tickets/{key}/transitions/resolve"),
-                &[("comment", "Done.")],
+                &[("comment", "Done."), ("version", &d.version(number).await)],
             )
             .await
             .assert_status(StatusCode::SEE_OTHER);
@@ -311,7 +324,10 @@ async fn resolved_tickets_close_by_themselves_and_reopen_only_within_the_window(
     d.app
         .post_form(
             "/tickets/HD-2/transitions/reopen",
-            &[("comment", "Camera is black again.")],
+            &[
+                ("comment", "Camera is black again."),
+                ("version", &d.version(2).await),
+            ],
         )
         .await
         .assert_status(StatusCode::SEE_OTHER);
@@ -332,7 +348,10 @@ async fn resolved_tickets_close_by_themselves_and_reopen_only_within_the_window(
     d.app
         .post_form(
             "/tickets/HD-2/transitions/resolve",
-            &[("comment", "Driver updated.")],
+            &[
+                ("comment", "Driver updated."),
+                ("version", &d.version(2).await),
+            ],
         )
         .await
         .assert_status(StatusCode::SEE_OTHER);
@@ -343,7 +362,10 @@ async fn resolved_tickets_close_by_themselves_and_reopen_only_within_the_window(
     d.app.clock.advance(SignedDuration::from_hours(24 * 15));
     d.app.login("rita@example.com").await;
     d.app
-        .post_form("/tickets/HD-2/transitions/reopen", &[("comment", "Again.")])
+        .post_form(
+            "/tickets/HD-2/transitions/reopen",
+            &[("comment", "Again."), ("version", &d.version(2).await)],
+        )
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("can no longer be reopened")
@@ -581,7 +603,10 @@ async fn a_bulk_action_changes_all_or_nothing() {
     );
     // HD-2 is resolved first; "start work" then fails on it, so HD-1 must not move either.
     d.app
-        .post_form("/tickets/HD-2/transitions/resolve", &[("comment", "Done.")])
+        .post_form(
+            "/tickets/HD-2/transitions/resolve",
+            &[("comment", "Done."), ("version", &d.version(2).await)],
+        )
         .await
         .assert_status(StatusCode::SEE_OTHER);
     let response = d

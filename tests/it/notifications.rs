@@ -495,3 +495,160 @@ async fn notifications_of_tickets_one_can_no_longer_see_drop_out_of_the_list() {
         .await
         .assert_not_contains("Secret-ish reply");
 }
+
+const OUTAGE: &str = r#"key = "outage"
+name = "Outage"
+
+[[definition.states]]
+key = "new"
+label = "New"
+category = "new"
+initial = true
+
+[[definition.states]]
+key = "working"
+label = "Working"
+category = "open"
+
+[[definition.states]]
+key = "closed"
+label = "Closed"
+category = "closed"
+
+[[definition.transitions]]
+key = "start"
+label = "Start work"
+from = ["new"]
+to = "working"
+roles = ["Agent L1"]
+effects = [{ do = "notify", who = "group" }, { do = "notify", who = "requester" }]
+
+[[definition.transitions]]
+key = "close"
+label = "Close"
+from = ["working"]
+to = "closed"
+roles = ["Agent L1"]
+"#;
+
+#[tokio::test]
+async fn a_process_step_tells_whom_it_names_once_each_as_their_preferences_allow() {
+    let mut app = TestApp::new().await;
+    let hd = app.create_project("HD", "Help desk").await.to_string();
+    let rita = app.create_user("rita@example.com", "Rita", false).await;
+    let lars = app
+        .create_user_with_role("lars@example.com", "Lars", "Agent L1")
+        .await;
+    let nina = app.create_user("nina@example.com", "Nina", false).await;
+    let ned = app.create_user("ned@example.com", "Ned", false).await;
+    let ina = app.create_user("ina@example.com", "Ina", false).await;
+    let mut conn = app.pool.acquire().await.unwrap();
+    let network = groups::create(&mut conn, "Network", "", t0())
+        .await
+        .unwrap();
+    for member in [lars, nina, ned, ina] {
+        groups::add_member(&mut conn, network, member)
+            .await
+            .unwrap();
+    }
+    let file = unitrack::processes::ProcessFile::parse(OUTAGE).unwrap();
+    let process = unitrack::processes::upsert(&mut conn, &file, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        unitrack::processes::publish(&mut conn, process, &[], None, t0())
+            .await
+            .unwrap(),
+        Ok(1)
+    );
+    // Ned wants state changes by mail only; Ina has left.
+    let mut prefs = notifications::preferences(&mut conn, ned).await.unwrap();
+    for p in &mut prefs {
+        if p.kind == Kind::StateChange {
+            p.in_app = false;
+        }
+    }
+    notifications::save_preferences(&mut conn, ned, &prefs)
+        .await
+        .unwrap();
+    sqlx::query("update users set active = false where id = $1")
+        .bind(ina)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    app.login("rita@example.com").await;
+    app.post_form(
+        "/tickets",
+        &[
+            ("process", "outage"),
+            ("project_id", &hd),
+            ("title", "Wi-Fi down on floor 3"),
+            ("description", ""),
+        ],
+    )
+    .await
+    .assert_redirect_to("/tickets/HD-1");
+    sqlx::query("update tickets set assignee_group_id = $1")
+        .bind(network)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let version = || async {
+        let v: i32 = sqlx::query_scalar("select version from tickets")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        v.to_string()
+    };
+    let mut lars_b = app.other_browser();
+    lars_b.login("lars@example.com").await;
+    lars_b
+        .post_form(
+            "/tickets/HD-1/transitions/start",
+            &[("version", &version().await)],
+        )
+        .await
+        .assert_redirect_to("/tickets/HD-1");
+    // The group hears of this step because the process says so; the requester, who hears of
+    // every move anyway, once; never the actor, nor someone inactive or who chose otherwise.
+    assert_eq!(told_of_last_event(&app).await, BTreeSet::from([rita, nina]));
+    assert_eq!(
+        app.count(
+            "select count(*) from notifications where event_id = (select max(id) from ticket_events)"
+        )
+        .await,
+        2
+    );
+    let mailed: BTreeSet<UserId> = sqlx::query_scalar(
+        "select user_id from mail_out where event_id = (select max(id) from ticket_events)",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert_eq!(
+        mailed,
+        BTreeSet::from([rita, nina, ned]),
+        "mail as each chose"
+    );
+    let text: String = sqlx::query_scalar(
+        "select text from notifications where user_id = $1 order by id desc limit 1",
+    )
+    .bind(nina)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(text, "took “Start work”: New → Working");
+
+    // A step that names nobody tells the group nothing.
+    lars_b
+        .post_form(
+            "/tickets/HD-1/transitions/close",
+            &[("version", &version().await)],
+        )
+        .await
+        .assert_redirect_to("/tickets/HD-1");
+    assert_eq!(told_of_last_event(&app).await, BTreeSet::from([rita]));
+}

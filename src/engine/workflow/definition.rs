@@ -74,6 +74,10 @@ pub struct State {
     /// Exactly one state is where tickets start.
     #[serde(default, skip_serializing_if = "is_false")]
     pub initial: bool,
+    /// What entering this state does, however the ticket gets here (a transition, an
+    /// approval outcome): e.g. assign the system's support group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_enter: Vec<Effect>,
     /// An approval step that runs while a ticket is in this state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalStep>,
@@ -118,6 +122,11 @@ pub enum Effect {
     SetGroup {
         group: String,
     },
+    /// Assign the ticket to the support group of the system chosen in `field` (a system
+    /// field); without one, the ticket keeps its group.
+    SetSupportGroup {
+        field: String,
+    },
     /// Set a field to a value.
     SetField {
         field: String,
@@ -133,7 +142,9 @@ pub enum Effect {
     StopClock {
         clock: String,
     },
-    /// Tell people (used by notifications): `requester`, `assignee`, `group`, `watchers`.
+    /// Tell people of the move this effect belongs to: one of [`AUDIENCES`]. They get the
+    /// state-change notice (in the app and by mail, as their preferences say) with those who
+    /// get it anyway.
     Notify {
         who: String,
     },
@@ -147,6 +158,10 @@ pub enum Effect {
     },
 }
 
+/// Whom a `notify` effect may name: the ticket's requester, its assignee, the members of its
+/// assignee group, its watchers, everyone ever asked to approve it.
+pub const AUDIENCES: [&str; 5] = ["requester", "assignee", "group", "watchers", "approvers"];
+
 /// An approval step: who decides, by what rule, and where the ticket goes after.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +169,9 @@ pub struct ApprovalStep {
     pub approvers: Approvers,
     pub rule: ApprovalRule,
     pub on_approve: String,
+    /// Also where the ticket goes when the step finds nobody to ask (no system owner, no
+    /// change board, a group without active members): a round nobody can decide would
+    /// hold it forever.
     pub on_reject: String,
 }
 

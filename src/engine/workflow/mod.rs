@@ -240,15 +240,36 @@ impl Definition {
             })
             .collect();
         effects.extend(t.effects.iter().cloned());
-        effects.push(Effect::MoveTo {
-            state: t.to.clone(),
-        });
-        if self.state(&t.to).is_some_and(|s| s.approval.is_some()) {
-            effects.push(Effect::RequestApprovals {
-                state: t.to.clone(),
-            });
-        }
+        effects.extend(self.enter(&t.to));
         Ok(effects)
+    }
+
+    /// What entering `state` does, in order: the move, the state's `on_enter` effects, and a
+    /// new approval round when it has an approval step.
+    pub fn enter(&self, state: &str) -> Vec<Effect> {
+        let mut effects = vec![Effect::MoveTo {
+            state: state.to_owned(),
+        }];
+        if let Some(s) = self.state(state) {
+            effects.extend(s.on_enter.iter().cloned());
+            if s.approval.is_some() {
+                effects.push(Effect::RequestApprovals {
+                    state: state.to_owned(),
+                });
+            }
+        }
+        effects
+    }
+
+    /// Where the approval step of `state` sends the ticket for `outcome`, and what entering
+    /// that state does; `None` when `state` has no approval step.
+    pub fn after_approval(&self, state: &str, outcome: Outcome) -> Option<Vec<Effect>> {
+        let step = self.state(state)?.approval.as_ref()?;
+        let to = match outcome {
+            Outcome::Approved => &step.on_approve,
+            Outcome::Rejected | Outcome::Nobody => &step.on_reject,
+        };
+        Some(self.enter(to))
     }
 
     /// Checks field values sent from a form in `state`: a hidden or read-only field sent by
@@ -312,6 +333,15 @@ impl Transition {
             .iter()
             .any(|f| f == state || (f == "*" && self.to != state))
     }
+}
+
+/// How an approval step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Approved,
+    Rejected,
+    /// Nobody could be asked: the ticket goes where a rejection sends it.
+    Nobody,
 }
 
 /// Where an approval round stands.

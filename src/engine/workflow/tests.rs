@@ -210,6 +210,38 @@ fn validation_names_every_offending_element() {
             |d| d.fields[2].options.clear(),
             "fields.risk.options: a select field needs options",
         ),
+        (
+            "approval state without a way out",
+            |d| d.transitions.retain(|t| t.key != "cancel"),
+            "states.review.approval: a state with an approval step needs a transition out",
+        ),
+        (
+            "notify an unknown audience",
+            |d| {
+                d.transitions[0].effects = vec![Effect::Notify {
+                    who: "everyone".into(),
+                }]
+            },
+            "transitions.submit.effects: unknown audience \"everyone\"",
+        ),
+        (
+            "support group of a field that is no system",
+            |d| {
+                d.states[2].on_enter = vec![Effect::SetSupportGroup {
+                    field: "reason".into(),
+                }]
+            },
+            "states.build.on_enter: \"reason\" is not a system field",
+        ),
+        (
+            "entering a state names an unknown group",
+            |d| {
+                d.states[2].on_enter = vec![Effect::SetGroup {
+                    group: "Nobody".into(),
+                }]
+            },
+            "states.build.on_enter: unknown group \"Nobody\"",
+        ),
     ];
     for (name, breaker, expected) in cases {
         let mut def = sample();
@@ -233,6 +265,7 @@ fn unreachable_and_stranded_states_are_refused() {
         label: "Island".into(),
         category: Category::Open,
         initial: false,
+        on_enter: Vec::new(),
         approval: None,
     });
     let errors: Vec<String> = validate(&def, &known())
@@ -411,6 +444,64 @@ fn transition_requests_are_checked_with_readable_reasons() {
 }
 
 #[test]
+fn entering_a_state_runs_its_effects_and_approval_outcomes_lead_on() {
+    let mut def = sample();
+    def.states[2].on_enter = vec![Effect::Notify {
+        who: "group".into(),
+    }];
+    assert_eq!(validate(&def, &known()), vec![]);
+    let move_to = |s: &str| Effect::MoveTo { state: s.into() };
+    let cases = [
+        (
+            "build",
+            vec![
+                move_to("build"),
+                Effect::Notify {
+                    who: "group".into(),
+                },
+            ],
+        ),
+        (
+            "review",
+            vec![
+                move_to("review"),
+                Effect::RequestApprovals {
+                    state: "review".into(),
+                },
+            ],
+        ),
+        ("closed", vec![move_to("closed")]),
+    ];
+    for (state, expected) in cases {
+        assert_eq!(def.enter(state), expected, "{state}");
+    }
+    assert_eq!(
+        def.after_approval("review", Outcome::Approved),
+        Some(def.enter("build"))
+    );
+    assert_eq!(
+        def.after_approval("review", Outcome::Rejected),
+        Some(def.enter("draft"))
+    );
+    assert_eq!(
+        def.after_approval("review", Outcome::Nobody),
+        Some(def.enter("draft")),
+        "nobody to ask: on as a rejection"
+    );
+    assert_eq!(def.after_approval("build", Outcome::Approved), None);
+    // A transition's effects come first, then entering the target.
+    let developer = Acting::new(["Developer"], true);
+    let build = Snapshot {
+        state: "build".into(),
+        values: [("backout".to_owned(), text("restore"))].into(),
+    };
+    let effects = def
+        .check_transition(&build, &developer, "finish", &BTreeMap::new(), "done")
+        .unwrap();
+    assert_eq!(effects.last(), Some(&move_to("closed")));
+}
+
+#[test]
 fn values_must_fit_their_field() {
     let def = sample();
     let risk = def.field("risk").unwrap();
@@ -488,6 +579,7 @@ fn arb_definition() -> impl Strategy<Value = Definition> {
                     label: format!("State {i}"),
                     category: category(categories[i]),
                     initial: i == 0,
+                    on_enter: Vec::new(),
                     approval: None,
                 })
                 .collect();
@@ -516,6 +608,165 @@ fn arb_definition() -> impl Strategy<Value = Definition> {
                 resolution: Default::default(),
             }
         })
+}
+
+/// Who may take steps in guarded definitions; `*` is anyone.
+const ROLE_POOL: [&str; 5] = ["Agent L1", "Developer", "requester", "approver", "*"];
+
+fn arb_roles() -> impl Strategy<Value = Vec<String>> {
+    proptest::sample::subsequence(ROLE_POOL.to_vec(), 0..=3)
+        .prop_map(|r| r.into_iter().map(str::to_owned).collect())
+}
+
+// Random definitions with guards: transitions for random roles, some needing a comment,
+// states with random approval steps, and sometimes a resolution only the requester closes.
+// Well-formed (every key named exists), not necessarily valid: the engine's answers must hold
+// for whatever an admin could store.
+fn arb_guarded_definition() -> impl Strategy<Value = Definition> {
+    (2usize..7)
+        .prop_flat_map(|n| {
+            let states = proptest::collection::vec(
+                (0u8..5, proptest::option::weighted(0.4, (0..n, 0..n))),
+                n,
+            );
+            let edges = proptest::collection::vec(
+                (
+                    proptest::option::weighted(0.8, 0..n),
+                    0..n,
+                    arb_roles(),
+                    any::<bool>(),
+                ),
+                0..(n * 3),
+            );
+            (states, edges, any::<bool>())
+        })
+        .prop_map(|(states, edges, requester_confirms)| {
+            let category = |c: u8| match c {
+                0 => Category::New,
+                1 => Category::Open,
+                2 => Category::Waiting,
+                3 => Category::Resolved,
+                _ => Category::Closed,
+            };
+            let states = states
+                .into_iter()
+                .enumerate()
+                .map(|(i, (c, approval))| State {
+                    key: format!("s{i}"),
+                    label: format!("State {i}"),
+                    category: category(c),
+                    initial: i == 0,
+                    on_enter: Vec::new(),
+                    approval: approval.map(|(yes, no)| ApprovalStep {
+                        approvers: Approvers::ChangeBoard,
+                        rule: ApprovalRule::Any,
+                        on_approve: format!("s{yes}"),
+                        on_reject: format!("s{no}"),
+                    }),
+                })
+                .collect();
+            let transitions = edges
+                .into_iter()
+                .enumerate()
+                .map(|(i, (from, to, roles, comment))| Transition {
+                    key: format!("t{i}"),
+                    label: format!("Go {i}"),
+                    from: vec![from.map_or("*".into(), |f| format!("s{f}"))],
+                    to: format!("s{to}"),
+                    roles,
+                    requires: Requirements {
+                        comment,
+                        fields: Vec::new(),
+                    },
+                    effects: Vec::new(),
+                })
+                .collect();
+            Definition {
+                fields: Vec::new(),
+                states,
+                transitions,
+                screen: Vec::new(),
+                resolution: Resolution {
+                    requester_confirms,
+                    ..Resolution::default()
+                },
+            }
+        })
+}
+
+/// Something a person tries: a step by key (often one that does not exist or does not leave
+/// here) as someone holding some roles, with or without a comment; or an approval outcome.
+#[derive(Debug, Clone)]
+enum Try {
+    Step {
+        key: String,
+        roles: Vec<String>,
+        comment: bool,
+    },
+    Decide(Outcome),
+}
+
+fn arb_try() -> impl Strategy<Value = Try> {
+    prop_oneof![
+        4 => (prop_oneof![(0usize..25).prop_map(|i| format!("t{i}")), Just(String::new()), Just("s0".to_owned())], arb_roles(), any::<bool>())
+            .prop_map(|(key, roles, comment)| Try::Step { key, roles, comment }),
+        1 => prop_oneof![Just(Outcome::Approved), Just(Outcome::Rejected), Just(Outcome::Nobody)].prop_map(Try::Decide),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_actions_only_ever_follow_the_definition(def in arb_guarded_definition(), tries in proptest::collection::vec(arb_try(), 0..40)) {
+        let graph = super::validate::successors(&def);
+        let mut state = def.initial_state().map(|s| s.key.clone()).unwrap_or_default();
+        for attempt in tries {
+            let snapshot = Snapshot { state: state.clone(), values: BTreeMap::new() };
+            let effects = match attempt {
+                Try::Step { key, roles, comment } => {
+                    let acting = Acting::new(roles, false);
+                    let offered = def.allowed(&snapshot, &acting).iter().any(|t| t.key == key);
+                    let needs_comment = def.transition(&key).is_some_and(|t| t.requires.comment);
+                    let comment = if comment { "because" } else { "" };
+                    match def.check_transition(&snapshot, &acting, &key, &BTreeMap::new(), comment) {
+                        Err(refusals) => {
+                            // Refused: a reason a person can read, and nothing to apply.
+                            prop_assert!(!refusals.is_empty());
+                            prop_assert!(refusals.iter().all(|r| !r.reason.trim().is_empty()));
+                            prop_assert!(!offered || (needs_comment && comment.is_empty()), "{key} offered but refused: {refusals:?}");
+                            continue;
+                        }
+                        Ok(effects) => {
+                            prop_assert!(offered, "{key} taken from {state} by {:?} though not offered", acting.roles);
+                            let t = def.transition(&key).expect("an accepted step exists");
+                            prop_assert!(t.leaves(&state));
+                            prop_assert!(acting.roles.iter().any(|r| t.roles.contains(r)) || t.roles.iter().any(|r| r == "*"));
+                            prop_assert_eq!(&effects, &def.enter(&t.to));
+                            effects
+                        }
+                    }
+                }
+                Try::Decide(outcome) => match def.after_approval(&state, outcome) {
+                    // No approval step here: an outcome changes nothing.
+                    None => continue,
+                    Some(effects) => {
+                        let step = def.state(&state).and_then(|s| s.approval.clone()).expect("approval step");
+                        let to = if outcome == Outcome::Approved { step.on_approve } else { step.on_reject };
+                        prop_assert_eq!(&effects, &def.enter(&to));
+                        effects
+                    }
+                },
+            };
+            let moves: Vec<&String> = effects.iter().filter_map(|e| match e { Effect::MoveTo { state } => Some(state), _ => None }).collect();
+            prop_assert_eq!(moves.len(), 1, "one move per action: {:?}", effects);
+            let to = moves[0].clone();
+            prop_assert!(graph.get(state.as_str()).is_some_and(|next| next.contains(to.as_str())), "{state} → {to} is no edge of the definition");
+            let approvals = effects.iter().filter(|e| matches!(e, Effect::RequestApprovals { .. })).count();
+            prop_assert_eq!(approvals, usize::from(def.state(&to).is_some_and(|s| s.approval.is_some())));
+            state = to;
+        }
+    }
 }
 
 proptest! {

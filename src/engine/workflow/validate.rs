@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
-use super::{Approvers, Category, Definition, Effect, RELATIONS};
+use super::{AUDIENCES, Approvers, Category, Definition, Effect, FieldKind, RELATIONS};
 
 /// Names that exist outside the definition: roles and groups in the database.
 #[derive(Debug, Clone, Default)]
@@ -148,31 +148,16 @@ pub fn validate(def: &Definition, known: &Known) -> Vec<DefinitionError> {
             }
         }
         for effect in &t.effects {
-            match effect {
-                Effect::SetGroup { group } if !known.groups.contains(group) => {
-                    err(
-                        format!("{path}.effects"),
-                        format!("unknown group {group:?}"),
-                    );
-                }
-                Effect::SetField { field, value } => match def.field(field) {
-                    None => err(
-                        format!("{path}.effects"),
-                        format!("unknown field {field:?}"),
-                    ),
-                    Some(f) => {
-                        if let Err(why) = f.check(value) {
-                            err(format!("{path}.effects"), why);
-                        }
-                    }
-                },
-                Effect::MoveTo { .. } | Effect::RequestApprovals { .. } => {
-                    err(
-                        format!("{path}.effects"),
-                        "move_to and request_approvals are added by the engine".into(),
-                    );
-                }
-                _ => {}
+            if let Some(problem) = effect_problem(def, known, effect) {
+                err(format!("{path}.effects"), problem);
+            }
+        }
+    }
+
+    for s in &def.states {
+        for effect in &s.on_enter {
+            if let Some(problem) = effect_problem(def, known, effect) {
+                err(format!("states.{}.on_enter", s.key), problem);
             }
         }
     }
@@ -201,9 +186,7 @@ pub fn validate(def: &Definition, known: &Known) -> Vec<DefinitionError> {
                 );
             }
             Approvers::SystemOwner { field }
-                if def
-                    .field(field)
-                    .is_none_or(|f| f.kind != super::FieldKind::System) =>
+                if def.field(field).is_none_or(|f| f.kind != FieldKind::System) =>
             {
                 err(
                     format!("{path}.approvers"),
@@ -262,7 +245,42 @@ pub fn validate(def: &Definition, known: &Known) -> Vec<DefinitionError> {
             }
         }
     }
+    // Checked whatever else is wrong: reachability above only runs on a sound definition.
+    for s in &def.states {
+        if s.approval.is_some() && !def.transitions.iter().any(|t| t.leaves(&s.key)) {
+            errors.push(DefinitionError {
+                path: format!("states.{}.approval", s.key),
+                problem: "a state with an approval step needs a transition out (e.g. cancel): approvers may never answer".into(),
+            });
+        }
+    }
     errors
+}
+
+/// What is wrong with an effect written in a definition, if anything.
+fn effect_problem(def: &Definition, known: &Known, effect: &Effect) -> Option<String> {
+    match effect {
+        Effect::SetGroup { group } if !known.groups.contains(group) => {
+            Some(format!("unknown group {group:?}"))
+        }
+        Effect::SetField { field, value } => match def.field(field) {
+            None => Some(format!("unknown field {field:?}")),
+            Some(f) => f.check(value).err(),
+        },
+        Effect::SetSupportGroup { field }
+            if def.field(field).is_none_or(|f| f.kind != FieldKind::System) =>
+        {
+            Some(format!("{field:?} is not a system field"))
+        }
+        Effect::Notify { who } if !AUDIENCES.contains(&who.as_str()) => Some(format!(
+            "unknown audience {who:?}: use one of {}",
+            AUDIENCES.join(", ")
+        )),
+        Effect::MoveTo { .. } | Effect::RequestApprovals { .. } => {
+            Some("move_to and request_approvals are added by the engine".into())
+        }
+        _ => None,
+    }
 }
 
 fn is_key(key: &str) -> bool {

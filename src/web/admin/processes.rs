@@ -15,7 +15,9 @@ use crate::audit::{self, Change};
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::Actor;
 use crate::engine::workflow::diagram::{self, BOX_H, BOX_W, Diagram};
-use crate::engine::workflow::{Acting, Definition, Mode, RELATIONS, Snapshot, Value, validate};
+use crate::engine::workflow::{
+    Acting, Definition, Effect, Mode, Outcome, RELATIONS, Snapshot, Value, validate,
+};
 use crate::processes::{self, Process, ProcessFile, PublishError};
 use crate::web::AppState;
 use crate::web::extract::Form;
@@ -359,8 +361,13 @@ struct SimulatePage {
     states: Vec<(String, String)>,
     roles: Vec<(String, bool)>,
     values: String,
+    internal: bool,
+    comment: String,
     modes: Vec<(String, &'static str)>,
+    /// (link to the target, label, target label, reasons it is refused)
     steps: Vec<(String, String, String, Vec<String>)>,
+    /// The outcomes of the state's approval step: (link to the target, outcome, target label).
+    outcomes: Vec<(String, &'static str, String)>,
 }
 
 #[derive(Deserialize)]
@@ -369,10 +376,17 @@ pub struct SimulateQuery {
     state: String,
     #[serde(default)]
     values: String,
+    /// "no": act as someone who may not see internal fields.
+    #[serde(default)]
+    internal: String,
+    /// The comment sent with each step; empty shows which steps need one.
+    #[serde(default)]
+    comment: String,
 }
 
-/// Tries the draft: pick roles, a state and sample values; see field modes and which steps
-/// would be allowed or refused and why. Touches no ticket.
+/// Tries the draft: pick roles, whether internal fields are theirs to see, a state, sample
+/// values and a comment; see field modes, which steps would be allowed or refused and why,
+/// and where an approval step's outcomes lead. Touches no ticket.
 pub async fn simulate(
     State(state): State<AppState>,
     shell: Shell,
@@ -408,9 +422,22 @@ pub async fn simulate(
         }
     }
     let (values, _) = crate::tickets::parse_values(&draft, &raw_values);
+    let internal = q.internal != "no";
     let acting = Acting {
         roles: chosen.clone(),
-        see_internal: true,
+        see_internal: internal,
+    };
+    // The same choices, in a state reached by a step or an outcome.
+    let link = |to: &str| {
+        let mut url = url::form_urlencoded::Serializer::new(String::new());
+        url.append_pair("state", to);
+        for r in &chosen {
+            url.append_pair("role", r);
+        }
+        url.append_pair("internal", if internal { "yes" } else { "no" })
+            .append_pair("values", &q.values)
+            .append_pair("comment", &q.comment);
+        format!("?{}", url.finish())
     };
     let modes = draft
         .modes(&current, &acting)
@@ -429,6 +456,7 @@ pub async fn simulate(
         state: current.clone(),
         values: values.clone(),
     };
+    let label_of = |key: &str| draft.state(key).map_or(key.to_owned(), |s| s.label.clone());
     let steps = draft
         .transitions
         .iter()
@@ -439,16 +467,29 @@ pub async fn simulate(
                 &acting,
                 &t.key,
                 &BTreeMap::<String, Value>::new(),
-                "sample comment",
+                &q.comment,
             );
             let reasons = match outcome {
                 Ok(_) => Vec::new(),
                 Err(refusals) => refusals.into_iter().map(|r| r.reason).collect(),
             };
-            let to = draft.state(&t.to).map_or(t.to.clone(), |s| s.label.clone());
-            (t.to.clone(), t.label.clone(), to, reasons)
+            (link(&t.to), t.label.clone(), label_of(&t.to), reasons)
         })
         .collect();
+    let outcomes = [
+        (Outcome::Approved, "Approved"),
+        (Outcome::Rejected, "Rejected"),
+        (Outcome::Nobody, "Nobody to ask"),
+    ]
+    .into_iter()
+    .filter_map(|(outcome, name)| {
+        let effects = draft.after_approval(&current, outcome)?;
+        effects.iter().find_map(|e| match e {
+            Effect::MoveTo { state } => Some((link(state), name, label_of(state))),
+            _ => None,
+        })
+    })
+    .collect();
     let mut role_names: Vec<String> = known.roles.into_iter().collect();
     role_names.extend(RELATIONS.iter().map(|r| r.to_string()));
     render(
@@ -470,8 +511,11 @@ pub async fn simulate(
             process,
             state: current,
             values: q.values,
+            internal,
+            comment: q.comment,
             modes,
             steps,
+            outcomes,
         },
     )
 }
