@@ -399,9 +399,10 @@ pub fn scope_implied(actor: &Actor, groups: Option<&[GroupId]>, assignee: Option
 /// the same rule as `can_view`. `alias` is the tickets table's alias in the query.
 ///
 /// This form is a filter on rows another condition found (a key, a requester, a queue's
-/// group, full-text matches): relations through other tables are correlated `exists`, so
-/// PostgreSQL never builds index bitmaps of the actor's whole reach to combine with a
-/// selective condition. A list that nothing else narrows uses `push_ticket_scope_indexed`.
+/// group, full-text matches): relations through other tables are `in (subquery)`, which
+/// PostgreSQL evaluates once as a hashed set and cannot turn into an index condition, so it
+/// never builds index bitmaps of the actor's whole reach to combine with a selective
+/// condition. A list that nothing else narrows uses `push_ticket_scope_indexed`.
 pub fn push_ticket_scope(qb: &mut QueryBuilder<Postgres>, actor: &Actor, alias: &str) {
     push_scope(qb, actor, alias, false);
 }
