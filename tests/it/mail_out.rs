@@ -86,6 +86,17 @@ impl Desk {
         .unwrap()
     }
 
+    /// The signed-in agent answers HD-1 publicly in the browser.
+    async fn reply(&mut self, body: &str) {
+        self.app
+            .post_form(
+                "/tickets/HD-1/comments",
+                &[("body", body), ("visibility", "public")],
+            )
+            .await
+            .assert_redirect_to("/tickets/HD-1#comment");
+    }
+
     /// Runs the job loop once, as the server would.
     async fn send(&self) {
         runner::tick_with(
@@ -157,13 +168,7 @@ async fn an_agent_reply_is_mailed_threaded_and_the_answer_lands_on_the_ticket() 
     assert!(header(ack, "Subject").unwrap().contains("[HD-1]"));
 
     // Alice replies in the web UI; the job sends it at once.
-    d.app
-        .post_form(
-            "/tickets/HD-1/comments",
-            &[("body", "We ordered a new drum."), ("visibility", "public")],
-        )
-        .await
-        .assert_redirect_to("/tickets/HD-1#comment");
+    d.reply("We ordered a new drum.").await;
     d.send().await;
     let got = d.sink.received();
     assert_eq!(got.len(), 2);
@@ -316,13 +321,7 @@ async fn preferences_decide_who_is_mailed_and_our_own_addresses_never_are() {
         .await
         .unwrap();
     drop(conn);
-    d.app
-        .post_form(
-            "/tickets/HD-1/comments",
-            &[("body", "Looking into it."), ("visibility", "public")],
-        )
-        .await
-        .assert_redirect_to("/tickets/HD-1#comment");
+    d.reply("Looking into it.").await;
     assert_eq!(
         d.app
             .count("select count(*) from mail_out where kind = 'reply'")
@@ -347,13 +346,7 @@ async fn preferences_decide_who_is_mailed_and_our_own_addresses_never_are() {
         .execute(&d.app.pool)
         .await
         .unwrap();
-    d.app
-        .post_form(
-            "/tickets/HD-1/comments",
-            &[("body", "Still looking."), ("visibility", "public")],
-        )
-        .await
-        .assert_redirect_to("/tickets/HD-1#comment");
+    d.reply("Still looking.").await;
     assert_eq!(
         d.app
             .count("select count(*) from mail_out where kind = 'reply'")
@@ -399,13 +392,7 @@ async fn a_permanent_bounce_of_our_mail_marks_the_recipient_undeliverable() {
         .await;
     assert!(why.contains("5.1.1"), "{why}");
     // No more mail to Rita; the in-app notice still comes.
-    d.app
-        .post_form(
-            "/tickets/HD-1/comments",
-            &[("body", "Any news?"), ("visibility", "public")],
-        )
-        .await
-        .assert_redirect_to("/tickets/HD-1#comment");
+    d.reply("Any news?").await;
     assert_eq!(
         d.app
             .count("select count(*) from mail_out where kind = 'reply'")
@@ -429,13 +416,7 @@ async fn a_title_with_line_breaks_adds_no_header() {
         .execute(&d.app.pool)
         .await
         .unwrap();
-    d.app
-        .post_form(
-            "/tickets/HD-1/comments",
-            &[("body", "On it."), ("visibility", "public")],
-        )
-        .await
-        .assert_redirect_to("/tickets/HD-1#comment");
+    d.reply("On it.").await;
     d.send().await;
     for mail in d.sink.received() {
         assert!(out::check_crlf(&mail.data));
