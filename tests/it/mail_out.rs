@@ -4,7 +4,7 @@
 
 use jiff::SignedDuration;
 use mail_parser::MessageParser;
-use unitrack::core::ids::UserId;
+use unitrack::core::ids::{GroupId, TicketId, UserId};
 use unitrack::jobs::runner;
 use unitrack::mail::out::{self, Relay, Settings};
 use unitrack::mail::{self, Limits, Mailbox, MailboxInput, Outcome, Source};
@@ -869,5 +869,61 @@ async fn the_job_loop_wakes_when_mail_is_queued() {
         d.sink.received().len(),
         1,
         "sent long before the hourly round"
+    );
+}
+
+#[tokio::test]
+async fn an_sla_breach_mail_is_internal_so_a_reply_to_it_stays_internal() {
+    let d = desk().await;
+    d.ingest(&mail_from(
+        "rita@example.com",
+        "breach@client.example",
+        "Printer",
+        "",
+        "Broken.",
+    ))
+    .await;
+    let group = GroupId::new();
+    sqlx::query("insert into groups (id, name, created_at) values ($1, 'L1', now())")
+        .bind(group)
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("insert into group_members (group_id, user_id) values ($1, $2)")
+        .bind(group)
+        .bind(d.alice)
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    let ticket: TicketId = d.scalar("select id from tickets").await;
+    let mut conn = d.app.pool.acquire().await.unwrap();
+    // Breaches come by e-mail only to those who ask for them.
+    let mut prefs = notifications::preferences(&mut conn, d.alice)
+        .await
+        .unwrap();
+    for p in &mut prefs {
+        if p.kind == Kind::SlaBreach {
+            p.email = true;
+        }
+    }
+    notifications::save_preferences(&mut conn, d.alice, &prefs)
+        .await
+        .unwrap();
+    notifications::notify_group(
+        &mut conn,
+        group,
+        ticket,
+        Kind::SlaBreach,
+        "Resolution due passed.",
+        d.app.clock.now_ts(),
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    // `mail_thread_ids` carries the flag: a reply to this mail is read as internal.
+    assert_eq!(
+        d.scalar::<Vec<bool>>("select array_agg(internal) from mail_out where kind = 'sla_breach'")
+            .await,
+        vec![true]
     );
 }

@@ -117,7 +117,7 @@ pub async fn queue_notice(
         .push(", ")
         .push_bind(sqlx::types::Json(json!({ "text": notice.text })))
         .push(", ")
-        .push_bind(notice.kind == Kind::InternalNote)
+        .push_bind(notice.is_internal())
         .push(", ")
         .push_bind(to_db(now));
     if !notifications::push_recipients(&mut qb, ticket, actor, notice, Channel::Email) {
