@@ -78,7 +78,7 @@ impl Account {
     pub fn last_polled(&self) -> String {
         self.last_polled_at
             .as_ref()
-            .map(|t| t.to_jiff().strftime("%Y-%m-%d %H:%M UTC").to_string())
+            .map(|t| crate::core::time::display(t.to_jiff()))
             .unwrap_or_else(|| "never".into())
     }
 }

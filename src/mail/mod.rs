@@ -186,10 +186,7 @@ pub struct Problem {
 
 impl Problem {
     pub fn when(&self) -> String {
-        self.received_at
-            .to_jiff()
-            .strftime("%Y-%m-%d %H:%M UTC")
-            .to_string()
+        crate::core::time::display(self.received_at.to_jiff())
     }
 }
 

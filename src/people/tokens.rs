@@ -2,20 +2,15 @@
 //! hash of the token is stored; a link lasts 72 hours and works once.
 
 use jiff::{SignedDuration, Timestamp};
-use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 
 use crate::core::ids::UserId;
 use crate::core::time::to_db;
 use crate::core::{Error, Result};
 
-use super::sessions::random_token;
+use super::sessions::{random_token, token_hash};
 
 pub const VALID_FOR: SignedDuration = SignedDuration::from_hours(72);
-
-fn hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
 
 /// Creates a link token for `user`; earlier unused links of the user stop working.
 pub async fn create(
@@ -34,7 +29,7 @@ pub async fn create(
         "insert into password_tokens (token_hash, user_id, created_by, created_at, expires_at)
          values ($1, $2, $3, $4, $5)",
     )
-    .bind(hash(&token))
+    .bind(token_hash(&token))
     .bind(user)
     .bind(by)
     .bind(to_db(now))
@@ -50,7 +45,7 @@ pub async fn check(conn: &mut PgConnection, token: &str, now: Timestamp) -> Resu
         "select t.user_id from password_tokens t join users u on u.id = t.user_id
          where t.token_hash = $1 and t.used_at is null and t.expires_at > $2 and u.active",
     )
-    .bind(hash(token))
+    .bind(token_hash(token))
     .bind(to_db(now))
     .fetch_optional(conn)
     .await?
@@ -64,7 +59,7 @@ pub async fn consume(conn: &mut PgConnection, token: &str, now: Timestamp) -> Re
          where token_hash = $1 and used_at is null and expires_at > $2
          returning user_id",
     )
-    .bind(hash(token))
+    .bind(token_hash(token))
     .bind(to_db(now))
     .fetch_optional(conn)
     .await?;

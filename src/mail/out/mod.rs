@@ -260,10 +260,7 @@ pub struct Undeliverable {
 
 impl Undeliverable {
     pub fn when(&self) -> String {
-        self.since
-            .to_jiff()
-            .strftime("%Y-%m-%d %H:%M UTC")
-            .to_string()
+        crate::core::time::display(self.since.to_jiff())
     }
 }
 
@@ -291,10 +288,7 @@ pub struct Waiting {
 
 impl Waiting {
     pub fn when(&self) -> String {
-        self.created_at
-            .to_jiff()
-            .strftime("%Y-%m-%d %H:%M UTC")
-            .to_string()
+        crate::core::time::display(self.created_at.to_jiff())
     }
 }
 

@@ -3,20 +3,15 @@
 //! decision itself goes through `tickets::approvals::decide`, as the approver.
 
 use jiff::{SignedDuration, Timestamp};
-use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::core::ids::{ApprovalRoundId, TicketId, UserId};
 use crate::core::time::to_db;
 use crate::core::{Error, Result};
-use crate::people::sessions::random_token;
+use crate::people::sessions::{random_token, token_hash};
 
 pub const VALID_FOR: SignedDuration = SignedDuration::from_hours(7 * 24);
-
-fn hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
 
 /// A token for `approver`'s undecided request in the ticket's pending round; `None` when
 /// there is none (decided already).
@@ -46,7 +41,7 @@ pub(super) async fn create(
                                       expires_at, created_at)
          values ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(hash(&token))
+    .bind(token_hash(&token))
     .bind(ticket)
     .bind(round)
     .bind(approver)
@@ -82,7 +77,7 @@ pub async fn check(conn: &mut PgConnection, token: &str, now: Timestamp) -> Resu
                               and q.decision is null and r.status = 'pending')
          from approval_tokens k where k.token_hash = $1",
     )
-    .bind(hash(token))
+    .bind(token_hash(token))
     .bind(to_db(now))
     .fetch_optional(conn)
     .await?;
@@ -104,7 +99,7 @@ pub async fn consume(conn: &mut PgConnection, token: &str, now: Timestamp) -> Re
         "update approval_tokens set used_at = $2
          where token_hash = $1 and used_at is null and expires_at > $2",
     )
-    .bind(hash(token))
+    .bind(token_hash(token))
     .bind(to_db(now))
     .execute(conn)
     .await?;
