@@ -106,34 +106,24 @@ pub async fn perform(
             }
             Err(e) => {
                 drop(tx);
-                let mut tx = pool.begin().await?;
-                let why = format!("could not be rendered: {e}");
-                give_up(&mut tx, id, &why).await?;
-                tx.commit().await?;
-                return Ok(Sent::Failed(why));
+                return give_up_alone(pool, id, format!("could not be rendered: {e}")).await;
             }
         },
     };
     // Rendered bytes are kept even when sending fails now: a retry sends the same mail.
     tx.commit().await?;
     if !check_crlf(&raw) {
-        let mut tx = pool.begin().await?;
-        let why = "stored bytes have a bare CR or LF".to_owned();
-        give_up(&mut tx, id, &why).await?;
-        tx.commit().await?;
-        return Ok(Sent::Failed(why));
+        return give_up_alone(pool, id, "stored bytes have a bare CR or LF".to_owned()).await;
     }
     let result = deliver(relay, &from, &to, &raw).await;
     let mut tx = pool.begin().await?;
     let outcome = match result {
         Ok(()) => {
-            sqlx::query(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "update mail_out set status = 'sent', sent_at = $2, attempts = attempts + 1,
-                        last_error = null,
-                        raw = case when kind in ('approval', 'set_password') then null else raw end,
-                        data = case when kind = 'set_password' then '{}' else data end
-                 where id = $1",
-            )
+                        last_error = null, {SCRUB}
+                 where id = $1"
+            )))
             .bind(id)
             .bind(to_db(now))
             .execute(&mut *tx)
@@ -163,13 +153,24 @@ pub async fn perform(
     outcome
 }
 
+/// What a mail keeps once it has left or failed for good: approval and set-password mails
+/// carry secret links, so their bytes (and the set-password data) are dropped.
+const SCRUB: &str = "raw = case when kind in ('approval', 'set_password') then null else raw end,
+     data = case when kind = 'set_password' then '{}' else data end";
+
+/// `give_up` in a transaction of its own.
+async fn give_up_alone(pool: &PgPool, id: Uuid, why: String) -> Result<Sent> {
+    let mut tx = pool.begin().await?;
+    give_up(&mut tx, id, &why).await?;
+    tx.commit().await?;
+    Ok(Sent::Failed(why))
+}
+
 async fn give_up(conn: &mut sqlx::PgConnection, id: Uuid, why: &str) -> Result<()> {
-    sqlx::query(
-        "update mail_out set status = 'failed', attempts = attempts + 1, last_error = $2,
-                raw = case when kind in ('approval', 'set_password') then null else raw end,
-                data = case when kind = 'set_password' then '{}' else data end
-         where id = $1",
-    )
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "update mail_out set status = 'failed', attempts = attempts + 1, last_error = $2, {SCRUB}
+         where id = $1"
+    )))
     .bind(id)
     .bind(why)
     .execute(conn)
