@@ -96,26 +96,37 @@ pub async fn show(
     Path(token): Path<String>,
     Query(choice): Query<Choice>,
 ) -> Result<Response> {
-    let link = if tokens::plausible(&token).is_ok() {
-        let mut conn = state.pool.acquire().await?;
-        let link = tokens::check(&mut conn, &token, state.clock.now()).await?;
-        if let Link::Valid { ticket, .. } = &link {
-            let ticket = tickets::find_for_system(&mut conn, *ticket).await?;
-            let open = LinkState::Open(ticket.key(), ticket.title.clone());
-            return page(
-                shell,
-                token,
-                StatusCode::OK,
-                open,
-                choice,
-                FieldErrors::new(),
-            );
-        }
-        link
-    } else {
-        Link::Unknown
+    if tokens::plausible(&token).is_err() {
+        return gone(shell, token, &Link::Unknown, choice);
+    }
+    open_page(
+        &state,
+        shell,
+        token,
+        choice,
+        StatusCode::OK,
+        FieldErrors::new(),
+    )
+    .await
+}
+
+/// The form of a link that can still be used, or why it cannot.
+async fn open_page(
+    state: &AppState,
+    shell: Shell,
+    token: String,
+    choice: Choice,
+    status: StatusCode,
+    errors: FieldErrors,
+) -> Result<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let link = tokens::check(&mut conn, &token, state.clock.now()).await?;
+    let Link::Valid { ticket, .. } = link else {
+        return gone(shell, token, &link, choice);
     };
-    gone(shell, token, &link, choice)
+    let ticket = tickets::find_for_system(&mut conn, ticket).await?;
+    let open = LinkState::Open(ticket.key(), ticket.title.clone());
+    page(shell, token, status, open, choice, errors)
 }
 
 pub async fn decide(
@@ -132,22 +143,9 @@ pub async fn decide(
         "approve" => true,
         "reject" => false,
         _ => {
-            let mut conn = state.pool.acquire().await?;
-            let link = tokens::check(&mut conn, &token, now).await?;
-            let Link::Valid { ticket, .. } = link else {
-                return gone(shell, token, &link, choice);
-            };
-            let ticket = tickets::find_for_system(&mut conn, ticket).await?;
-            let open = LinkState::Open(ticket.key(), ticket.title.clone());
             let errors = FieldErrors::one("decision", "Choose approve or reject.");
-            return page(
-                shell,
-                token,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                open,
-                choice,
-                errors,
-            );
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return open_page(&state, shell, token, choice, status, errors).await;
         }
     };
     let mut tx = state.pool.begin().await?;
