@@ -479,19 +479,12 @@ async fn reply(
     } else {
         body
     };
-    if internal {
-        let event =
-            tickets::add_comment(conn, actor, &ticket, &body, Visibility::Internal, now).await?;
-        let why = attach(conn, input, &ticket, Some(event), why).await?;
-        received(conn, input, &ticket, &why).await?;
-        return Ok(Done::Ticket {
-            new: false,
-            ticket: ticket.id,
-            key: ticket.key(),
-            why,
-        });
-    }
-    let def = ticket.definition(conn).await?;
+    // An internal note never moves the ticket: no workflow for it.
+    let def = if internal {
+        None
+    } else {
+        ticket.definition(conn).await?
+    };
     let category = def
         .as_ref()
         .and_then(|d| d.state(&ticket.state))
@@ -538,7 +531,12 @@ async fn reply(
             None
         }
         None => {
-            Some(tickets::add_comment(conn, actor, &ticket, &body, Visibility::Public, now).await?)
+            let visibility = if internal {
+                Visibility::Internal
+            } else {
+                Visibility::Public
+            };
+            Some(tickets::add_comment(conn, actor, &ticket, &body, visibility, now).await?)
         }
     };
     let why = attach(conn, input, &ticket, event, why).await?;
