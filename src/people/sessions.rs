@@ -2,6 +2,9 @@
 //! SHA-256, so reading the table signs nobody in. Idle and absolute expiry are checked on every
 //! load; `last_seen_at` is written at most once a minute per session.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::{SignedDuration, Timestamp};
@@ -83,10 +86,66 @@ struct CurrentRow {
     display_name: String,
     last_seen_at: jiff_sqlx::Timestamp,
     org_unit_id: Option<OrgUnitId>,
-    groups: Vec<GroupId>,
-    grants: Json<Vec<Grant>>,
     unread_notifications: i64,
     reference_version: i64,
+    access_version: i64,
+}
+
+/// Each user's groups and grants, kept per app instance while `access_version` holds (a
+/// trigger bumps it on every change to memberships, group members, roles, permissions or group
+/// names; migration 0018). Building them is most of the cost of a session load; the version
+/// is read with every session, so a revoked grant stops counting at the next request, on
+/// every instance.
+#[derive(Default)]
+pub struct AccessCache {
+    current: Mutex<(i64, HashMap<UserId, (Vec<GroupId>, Vec<Grant>)>)>,
+}
+
+/// Users kept at most; past it the cache starts again (a plain bound, no eviction order).
+const ACCESS_CACHE_USERS: usize = 20_000;
+
+impl AccessCache {
+    fn get(&self, version: i64, user: UserId) -> Option<(Vec<GroupId>, Vec<Grant>)> {
+        let slot = self.current.lock().ok()?;
+        (slot.0 == version).then(|| slot.1.get(&user).cloned())?
+    }
+
+    fn put(&self, version: i64, user: UserId, access: &(Vec<GroupId>, Vec<Grant>)) {
+        let Ok(mut slot) = self.current.lock() else {
+            return;
+        };
+        if slot.0 < version || slot.1.len() >= ACCESS_CACHE_USERS {
+            *slot = (version, HashMap::new());
+        }
+        if slot.0 == version {
+            slot.1.insert(user, access.clone());
+        }
+    }
+
+    /// The user's groups and grants as of `version` or later.
+    async fn load(
+        &self,
+        pool: &PgPool,
+        version: i64,
+        user: UserId,
+    ) -> Result<(Vec<GroupId>, Vec<Grant>)> {
+        if let Some(found) = self.get(version, user) {
+            return Ok(found);
+        }
+        // The version read in the same statement as the grants: what is cached under a
+        // version is never older than it.
+        let (version, groups, grants): (i64, Vec<GroupId>, Json<Vec<Grant>>) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "select (select version from access_version), {ACTOR_COLUMNS}
+                 from users u where u.id = $1"
+            )))
+            .bind(user)
+            .fetch_one(pool)
+            .await?;
+        let access = (groups, grants.0);
+        self.put(version, user, &access);
+        Ok(access)
+    }
 }
 
 /// Starts a session; returns the cookie token (shown once, never stored).
@@ -131,20 +190,21 @@ fn truncate(s: &str, max: usize) -> String {
 /// The session for a cookie token, if it exists, has not expired, and its user is active.
 pub async fn load(
     pool: &PgPool,
+    access: &AccessCache,
     token: &str,
     now: Timestamp,
     lifetime: Lifetime,
 ) -> Result<Option<Current>> {
     let idle_cutoff = now.saturating_sub(lifetime.idle).unwrap_or(now);
     let hash = token_hash(token);
-    // One query: the session, the user, their groups, every grant with its source, the
-    // bell's count, and the version of the cached reference lists.
+    // One query: the session, the user, the bell's count, and the versions of the cached
+    // reference lists and grants (a second one loads the grants when the cache has none).
     let row: Option<CurrentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select s.public_id as session_id, s.user_id, s.csrf_token, u.email, u.display_name,
                 s.last_seen_at, u.org_unit_id,
-                {ACTOR_COLUMNS},
                 {UNREAD_COLUMN},
-                (select version from reference_version) as reference_version
+                (select version from reference_version) as reference_version,
+                (select version from access_version) as access_version
          from sessions s join users u on u.id = s.user_id
          where s.token_hash = $1 and s.expires_at > $2 and s.last_seen_at > $3 and u.active"
     )))
@@ -163,12 +223,13 @@ pub async fn load(
             .execute(pool)
             .await?;
     }
+    let (groups, grants) = access.load(pool, row.access_version, row.user_id).await?;
     Ok(Some(Current {
         session_id: row.session_id,
         csrf_token: row.csrf_token,
         email: row.email,
         display_name: row.display_name,
-        actor: Actor::new(row.user_id, row.org_unit_id, row.groups, row.grants.0),
+        actor: Actor::new(row.user_id, row.org_unit_id, groups, grants),
         unread_notifications: row.unread_notifications,
         reference_version: row.reference_version,
     }))

@@ -2,7 +2,7 @@
 //! policy's SQL scope; saved as views (personal or shared) with their columns; counted
 //! cheaply (exact up to a cap, then "cap+").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -358,6 +358,9 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, actor: &Actor, q: &Query, now: 
 #[derive(Debug, Clone, FromRow)]
 pub struct Row {
     pub id: TicketId,
+    pub project_id: ProjectId,
+    /// From `Labels::fill`.
+    #[sqlx(skip)]
     pub project_key: String,
     pub number: i64,
     pub title: String,
@@ -365,6 +368,9 @@ pub struct Row {
     pub state_category: String,
     pub priority: i16,
     pub assignee_name: Option<String>,
+    pub assignee_group_id: Option<GroupId>,
+    /// From `Labels::fill`.
+    #[sqlx(skip)]
     pub group_name: Option<String>,
     pub requester_name: String,
     pub sla_due: Option<jiff_sqlx::Timestamp>,
@@ -440,9 +446,11 @@ impl After {
 }
 
 /// The rows after `after`, each keyset condition a plain row comparison so that it is an
-/// index condition of the queue indexes. Names come from scalar subqueries, evaluated for the
-/// page's rows only: planning a five-table join cost PostgreSQL 2 ms per page at 1M tickets,
-/// several times the query itself (docs/benchmarks.md).
+/// index condition of the queue indexes. People's names come from scalar subqueries, evaluated
+/// for the page's rows only: planning a five-table join cost PostgreSQL 2 ms per page at 1M
+/// tickets, several times the query itself. Project keys and group names come from the
+/// cached `Labels` (`Labels::fill`): looking them up per row was half the query's cost
+/// (docs/benchmarks.md).
 async fn rows(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -453,10 +461,9 @@ async fn rows(
     now: Timestamp,
 ) -> Result<Vec<Row>> {
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-        "select t.id, (select p.key from projects p where p.id = t.project_id) as project_key,
-                t.number, t.title, t.state, t.state_category, t.priority,
+        "select t.id, t.project_id, t.number, t.title, t.state, t.state_category, t.priority,
                 (select au.display_name from users au where au.id = t.assignee_id) as assignee_name,
-                (select g.name from groups g where g.id = t.assignee_group_id) as group_name,
+                t.assignee_group_id,
                 (select ru.display_name from users ru where ru.id = t.requester_id)
                     as requester_name,
                 t.sla_due, t.sla_warn_at, t.sla_paused, t.updated_at, t.created_at
@@ -503,7 +510,9 @@ async fn rows(
         Sort::Updated => " order by t.updated_at desc, t.id desc",
         Sort::Created => " order by t.id desc",
     });
-    qb.push(" limit ").push_bind(limit);
+    // A literal limit (ours, never the user's): with a bound one PostgreSQL cannot cost a
+    // generic plan and plans the page afresh every time, which cost more than running it.
+    qb.push(format_args!(" limit {limit}"));
     Ok(qb.build_query_as().fetch_all(conn).await?)
 }
 
@@ -719,38 +728,92 @@ pub async fn delete(conn: &mut PgConnection, actor: &Actor, id: uuid::Uuid) -> R
     Ok(())
 }
 
-/// Options for the filter form, by kind: (id, name).
 /// The filter form's lists by kind (`project`, `process`, `group`, `system`, `site`): id and
 /// label.
 pub type Options = BTreeMap<&'static str, Vec<(String, String)>>;
 
-/// Loads the filter lists; pages take them through `web::reference::ReferenceCache`.
-pub async fn options(conn: &mut PgConnection) -> Result<Options> {
+/// Reference data pages keep per instance (`web::reference::ReferenceCache`): the filter
+/// lists, and the project keys and group names queue rows show.
+#[derive(Debug, Default)]
+pub struct Reference {
+    pub options: Options,
+    pub labels: Labels,
+}
+
+/// Project keys and group names by id.
+#[derive(Debug, Default)]
+pub struct Labels {
+    projects: HashMap<ProjectId, String>,
+    groups: HashMap<GroupId, String>,
+}
+
+impl Labels {
+    /// Names the rows' projects and groups. A row of a project or group newer than these
+    /// labels (created since they were loaded) has them read afresh.
+    pub async fn fill(&self, conn: &mut PgConnection, rows: &mut [Row]) -> Result<()> {
+        let known = |r: &Row| {
+            self.projects.contains_key(&r.project_id)
+                && r.assignee_group_id
+                    .is_none_or(|g| self.groups.contains_key(&g))
+        };
+        let fresh;
+        let labels = if rows.iter().all(known) {
+            self
+        } else {
+            fresh = reference(conn).await?.labels;
+            &fresh
+        };
+        for r in rows {
+            r.project_key = labels
+                .projects
+                .get(&r.project_id)
+                .cloned()
+                .unwrap_or_default();
+            r.group_name = r
+                .assignee_group_id
+                .and_then(|g| labels.groups.get(&g).cloned());
+        }
+        Ok(())
+    }
+}
+
+/// Loads the reference data; pages take it through `web::reference::ReferenceCache`.
+pub async fn reference(conn: &mut PgConnection) -> Result<Reference> {
     // One statement for the five lists (each is a round trip otherwise, on every page); an
     // `Append` of small sorted subqueries keeps their order.
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
-        "(select 'project', id::text, key || ' ' || name from projects order by key)
+    let rows: Vec<(String, uuid::Uuid, String, Option<String>)> = sqlx::query_as(
+        "(select 'project', id, key || ' ' || name, key from projects order by key)
          union all
-         (select 'process', id::text, name from processes where active order by lower(name))
+         (select 'process', id, name, null from processes where active order by lower(name))
          union all
-         (select 'group', id::text, name from groups order by lower(name))
+         (select 'group', id, name, null from groups order by lower(name))
          union all
-         (select 'system', id::text, name from systems order by lower(name) limit 500)
+         (select 'system', id, name, null from systems order by lower(name) limit 500)
          union all
-         (select 'site', id::text, name from org_units order by lower(name) limit 500)",
+         (select 'site', id, name, null from org_units order by lower(name) limit 500)",
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut out = Options::new();
-    for (kind, id, name) in rows {
+    let mut out = Reference::default();
+    for (kind, id, name, key) in rows {
         let kind = match kind.as_str() {
-            "project" => "project",
+            "project" => {
+                let key = key.unwrap_or_default();
+                out.labels.projects.insert(ProjectId(id), key);
+                "project"
+            }
             "process" => "process",
-            "group" => "group",
+            "group" => {
+                out.labels.groups.insert(GroupId(id), name.clone());
+                "group"
+            }
             "system" => "system",
             _ => "site",
         };
-        out.entry(kind).or_default().push((id, name));
+        out.options
+            .entry(kind)
+            .or_default()
+            .push((id.to_string(), name));
     }
     Ok(out)
 }

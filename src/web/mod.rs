@@ -66,6 +66,8 @@ pub struct App {
     login_limits: LoginLimits,
     /// Filter lists, cached while their version holds.
     pub reference: reference::ReferenceCache,
+    /// Each user's groups and grants, cached while their version holds.
+    pub access: crate::people::sessions::AccessCache,
 }
 
 impl AppState {
@@ -81,6 +83,7 @@ impl AppState {
             lifetime,
             login_limits,
             reference: reference::ReferenceCache::default(),
+            access: Default::default(),
         }))
     }
 }

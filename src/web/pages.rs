@@ -40,8 +40,10 @@ pub async fn home(
 
 /// Renders a page template with a status.
 pub(super) fn render(status: StatusCode, page: &impl Template) -> Result<Response> {
-    let body = page
-        .render()
+    // Room for most pages at once (askama's own hint is a small guess from the template's
+    // text): growing a 64 KB page from the hint copied it over and over.
+    let mut body = String::with_capacity(32 * 1024);
+    page.render_into(&mut body)
         .map_err(|e| Error::Internal(anyhow::anyhow!("template: {e}")))?;
     Ok(html(status, body))
 }

@@ -117,7 +117,7 @@ struct ListPage {
     count: Option<Count>,
     next: Option<String>,
     errors: FieldErrors,
-    options: Arc<queues::Options>,
+    reference: Arc<super::reference::Cached>,
     here: String,
 }
 
@@ -126,8 +126,18 @@ impl ListPage {
         self.columns.iter().any(|c| c == column)
     }
 
-    fn opts(&self, kind: &str) -> &[(String, String)] {
-        self.options.get(kind).map_or(&[], Vec::as_slice)
+    /// A filter list's options, the chosen one selected.
+    fn option_html(&self, kind: &str) -> super::reference::OptionHtml<'_> {
+        let f = &self.filters;
+        let selected = match kind {
+            "project" => &f.project,
+            "process" => &f.process,
+            "group" => &f.group,
+            "system" => &f.system,
+            "site" => &f.site,
+            _ => "",
+        };
+        self.reference.option_html(kind, selected)
     }
 
     fn bulk(&self) -> bool {
@@ -197,11 +207,16 @@ async fn list_page(
             None
         }
     };
+    let reference = state.reference.get(&mut conn, version.0).await?;
     let (mut rows, mut count, mut next) = (Vec::new(), None, None);
     if let (Some(q), Some(sort)) = (&query, sort_parsed) {
         let cursor = (!after.is_empty()).then_some(after);
         match queues::page(&mut conn, actor, q, sort, cursor, queues::PAGE, now).await {
-            Ok(Page { rows: r, next: n }) => {
+            Ok(Page {
+                rows: mut r,
+                next: n,
+            }) => {
+                reference.data.labels.fill(&mut conn, &mut r).await?;
                 rows = r.into_iter().map(|r| RowView::of(r, now)).collect();
                 next = n;
                 count = Some(queues::count(&mut conn, actor, q, now).await?);
@@ -242,7 +257,7 @@ async fn list_page(
             count,
             next,
             errors,
-            options: state.reference.options(&mut conn, version.0).await?,
+            reference,
             here,
         },
     )
@@ -408,7 +423,7 @@ pub async fn save(
                     count: None,
                     next: None,
                     errors: page_errors,
-                    options: state.reference.options(&mut conn, version.0).await?,
+                    reference: state.reference.get(&mut conn, version.0).await?,
                     here: "/queues/list".into(),
                 },
             )
@@ -588,9 +603,15 @@ impl DeskPage {
 }
 
 /// The help desk home: my open tickets, unassigned in my groups, due soon, breached.
-pub async fn desk(State(state): State<AppState>, shell: Shell, actor: Actor) -> Result<Response> {
+pub async fn desk(
+    State(state): State<AppState>,
+    shell: Shell,
+    actor: Actor,
+    version: ReferenceVersion,
+) -> Result<Response> {
     let now = state.clock.now();
     let mut conn = state.pool.acquire().await?;
+    let reference = state.reference.get(&mut conn, version.0).await?;
     let active = |f: Filters| Filters {
         category: "active".into(),
         ..f
@@ -645,7 +666,12 @@ pub async fn desk(State(state): State<AppState>, shell: Shell, actor: Actor) -> 
         queues::counts(&mut conn, &actor, &queries.iter().collect::<Vec<_>>(), now).await?;
     let mut sections = Vec::new();
     for (((title, filters), q), count) in specs.into_iter().zip(&queries).zip(counts) {
-        let page = queues::page(&mut conn, &actor, q, Sort::Sla, None, 10, now).await?;
+        let mut page = queues::page(&mut conn, &actor, q, Sort::Sla, None, 10, now).await?;
+        reference
+            .data
+            .labels
+            .fill(&mut conn, &mut page.rows)
+            .await?;
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(filters.pairs())
             .finish();

@@ -80,7 +80,15 @@ pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -
     let token = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned());
     let mut current = None;
     if let Some(token) = token.as_deref().filter(|t| !t.is_empty()) {
-        match sessions::load(&state.pool, token, state.clock.now(), state.lifetime).await {
+        match sessions::load(
+            &state.pool,
+            &state.access,
+            token,
+            state.clock.now(),
+            state.lifetime,
+        )
+        .await
+        {
             Ok(found) => current = found,
             Err(e) => return e.into_response(),
         }

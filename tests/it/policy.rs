@@ -593,3 +593,53 @@ async fn the_ticket_list_runs_the_same_queries_for_5_rows_as_for_25() {
         "session with grants + the list: {counts:?}"
     );
 }
+
+/// Grants are cached per instance while `access_version` holds: every change to what makes
+/// an actor (group members, memberships, role permissions) counts from the very next request
+/// of a session that is already signed in.
+#[tokio::test]
+async fn a_signed_in_session_loses_and_regains_access_with_its_grants() {
+    let mut app = TestApp::new().await;
+    let user = app.create_user("gina@example.com", "Gina", false).await;
+    let group = uuid::Uuid::now_v7();
+    for sql in [
+        "insert into groups (id, name, created_at) values ($1, 'Administrators', now())",
+        "insert into memberships (id, role_id, group_id, created_at)
+         select gen_random_uuid(), r.id, $1, now() from roles r where r.name = 'Admin'",
+    ] {
+        sqlx::query(sql)
+            .bind(group)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
+    let member = |add: bool| {
+        let sql = if add {
+            "insert into group_members (group_id, user_id) values ($1, $2)"
+        } else {
+            "delete from group_members where group_id = $1 and user_id = $2"
+        };
+        sqlx::query(sql).bind(group).bind(user)
+    };
+    member(true).execute(&app.pool).await.unwrap();
+    app.login("gina@example.com").await;
+    app.get("/admin/users").await.assert_status(StatusCode::OK);
+    app.get("/admin/users").await.assert_status(StatusCode::OK);
+    member(false).execute(&app.pool).await.unwrap();
+    app.get("/admin/users")
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    member(true).execute(&app.pool).await.unwrap();
+    app.get("/admin/users").await.assert_status(StatusCode::OK);
+    sqlx::query(
+        "delete from role_permissions where permission = 'admin.users'
+           and role_id = (select id from roles where name = 'Admin')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.get("/admin/users")
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    app.get("/admin/groups").await.assert_status(StatusCode::OK);
+}
