@@ -555,6 +555,54 @@ pub async fn count(
         .unwrap_or(Count(0)))
 }
 
+/// Queries whose count passed the cap lately, per person: counted again only after
+/// `CAPPED_FOR`. Such a count is the one that reads `COUNT_CAP` index entries on every view
+/// (most of a queue page's database time), and it shows "1000+" whatever a few tickets more
+/// or less do (DESIGN.md: counts over many rows are estimated or cached). Smaller counts are
+/// exact on every view. Kept per app instance.
+#[derive(Default)]
+pub struct CappedCounts {
+    seen: std::sync::Mutex<HashMap<(UserId, String), std::time::Instant>>,
+}
+
+/// How long a count past the cap is taken as still past it.
+pub const CAPPED_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+/// Entries kept at most; past it the memory starts again.
+const CAPPED_ENTRIES: usize = 10_000;
+
+impl CappedCounts {
+    /// `count`, unless this person's same query passed the cap within `CAPPED_FOR`.
+    pub async fn count(
+        &self,
+        conn: &mut PgConnection,
+        actor: &Actor,
+        q: &Query,
+        now: Timestamp,
+    ) -> Result<Count> {
+        let key = (actor.user_id, format!("{q:?}"));
+        let fresh = |at: &std::time::Instant| at.elapsed() < CAPPED_FOR;
+        if let Ok(seen) = self.seen.lock()
+            && seen.get(&key).is_some_and(fresh)
+        {
+            return Ok(Count(COUNT_CAP + 1));
+        }
+        let found = count(conn, actor, q, now).await?;
+        if let Ok(mut seen) = self.seen.lock() {
+            if found.0 > COUNT_CAP {
+                if seen.len() >= CAPPED_ENTRIES {
+                    seen.retain(|_, at| fresh(at));
+                }
+                if seen.len() < CAPPED_ENTRIES {
+                    seen.insert(key, std::time::Instant::now());
+                }
+            } else {
+                seen.remove(&key);
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// The capped counts of several queries in one statement (the queue index: no query per
 /// view).
 pub async fn counts(

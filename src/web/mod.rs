@@ -68,6 +68,8 @@ pub struct App {
     pub reference: reference::ReferenceCache,
     /// Each user's groups and grants, cached while their version holds.
     pub access: crate::people::sessions::AccessCache,
+    /// Queue counts that passed the cap lately.
+    pub capped: crate::tickets::queues::CappedCounts,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
             login_limits,
             reference: reference::ReferenceCache::default(),
             access: Default::default(),
+            capped: Default::default(),
         }))
     }
 }

@@ -217,9 +217,14 @@ async fn list_page(
                 next: n,
             }) => {
                 reference.data.labels.fill(&mut conn, &mut r).await?;
+                // A first page with no next one holds the whole list: it is the count.
+                count = Some(if cursor.is_none() && n.is_none() {
+                    Count(r.len() as i64)
+                } else {
+                    state.capped.count(&mut conn, actor, q, now).await?
+                });
                 rows = r.into_iter().map(|r| RowView::of(r, now)).collect();
                 next = n;
-                count = Some(queues::count(&mut conn, actor, q, now).await?);
             }
             Err(Error::Invalid(e)) => {
                 for (f, m) in e.iter() {

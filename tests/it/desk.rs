@@ -719,3 +719,60 @@ async fn colliding_transactions_are_a_conflict_not_a_server_error() {
     let response = axum::response::IntoResponse::into_response(failed.into_iter().next().unwrap());
     assert_eq!(response.status(), StatusCode::CONFLICT);
 }
+
+/// A count past the cap is remembered per person for a while (it shows "1000+" either way);
+/// smaller counts are exact on every view, and a first page that holds the whole list is its
+/// own count.
+#[tokio::test]
+async fn counts_past_the_cap_are_remembered_per_person_and_smaller_ones_are_exact() {
+    let mut d = desk().await;
+    d.file("The first of many").await;
+    let bob = d
+        .app
+        .create_user_with_role("bob@example.com", "Bob", "Agent L1")
+        .await;
+    sqlx::query("insert into group_members (group_id, user_id) values ($1::uuid, $2)")
+        .bind(&d.l1)
+        .bind(bob)
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    let queue = "/queues/list?group=mine&category=active&sort=sla";
+    d.app.login("alice@example.com").await;
+    d.app.get(queue).await.assert_contains("1 tickets");
+    // 1,000 copies of it: 1,001 tickets in L1's queue.
+    sqlx::raw_sql(
+        "do $$
+         declare cols text; sel text;
+         begin
+             select string_agg(quote_ident(column_name), ', ' order by ordinal_position),
+                    string_agg(case column_name when 'id' then 'gen_random_uuid()'
+                                                when 'number' then 't.number + g'
+                                                else 't.' || quote_ident(column_name) end,
+                               ', ' order by ordinal_position)
+               into cols, sel
+               from information_schema.columns
+              where table_schema = 'public' and table_name = 'tickets' and is_generated = 'NEVER';
+             execute format('insert into tickets (%s) select %s from tickets t, generate_series(1, 1000) g',
+                            cols, sel);
+         end $$",
+    )
+    .execute(&d.app.pool)
+    .await
+    .unwrap();
+    d.app.get(queue).await.assert_contains("1000+ tickets");
+    sqlx::query("delete from tickets where number > 500")
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    // Alice's count passed the cap moments ago: still "1000+". Bob counts afresh.
+    d.app.get(queue).await.assert_contains("1000+ tickets");
+    let mut bob = d.app.other_browser();
+    bob.login("bob@example.com").await;
+    bob.get(queue).await.assert_contains("500 tickets");
+    // Another query of Alice's is counted afresh too.
+    d.app
+        .get("/queues/list?group=mine&category=active&sort=sla&assignee=unassigned")
+        .await
+        .assert_contains("500 tickets");
+}
