@@ -781,7 +781,8 @@ pub async fn delete(conn: &mut PgConnection, actor: &Actor, id: uuid::Uuid) -> R
 pub type Options = BTreeMap<&'static str, Vec<(String, String)>>;
 
 /// Reference data pages keep per instance (`web::reference::ReferenceCache`): the filter
-/// lists, and the project keys and group names queue rows show.
+/// lists (also the choices of group, system and site fields, and of the sub-task form), and
+/// the project keys and group names queue rows show.
 #[derive(Debug, Default)]
 pub struct Reference {
     pub options: Options,
@@ -836,9 +837,10 @@ pub async fn reference(conn: &mut PgConnection) -> Result<Reference> {
          union all
          (select 'group', id, name, null from groups order by lower(name))
          union all
-         (select 'system', id, name, null from systems order by lower(name) limit 500)
+         (select 'system', id, name, null from systems order by lower(name))
          union all
-         (select 'site', id, name, null from org_units order by lower(name) limit 500)",
+         (select 'site', id, name, null from org_units where kind in ('site', 'business_unit')
+          order by lower(name))",
     )
     .fetch_all(&mut *conn)
     .await?;

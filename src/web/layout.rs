@@ -17,6 +17,8 @@ pub struct Shell {
     pub flash: Option<Flash>,
     pub section: &'static str,
     pub css: String,
+    /// The reference data's version read with the session (`web::reference`); 0 signed out.
+    pub reference_version: i64,
 }
 
 impl Shell {
@@ -43,6 +45,7 @@ impl Shell {
             flash: None,
             section: "",
             css: assets::css_url(),
+            reference_version: 0,
         }
     }
 }
@@ -51,7 +54,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Shell {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let user = parts.extensions.get::<Current>().map(ShellUser::of);
+        let current = parts.extensions.get::<Current>();
+        let user = current.map(ShellUser::of);
         let csrf = parts
             .extensions
             .get::<CsrfToken>()
@@ -63,6 +67,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Shell {
             flash: parts.extensions.get::<Flash>().cloned(),
             section: "",
             css: assets::css_url(),
+            reference_version: current.map_or(0, |c| c.reference_version),
         })
     }
 }

@@ -26,6 +26,7 @@ use crate::engine::sla;
 use crate::engine::workflow::{Acting, Definition, Field, FieldKind, Mode, Value};
 use crate::processes::{self, Process};
 use crate::projects::{self, Project};
+use crate::tickets::queues::Reference;
 use crate::tickets::{self, EventData, NewTicket, Ticket, approvals, flow, triage};
 
 const PAGE_SIZE: i64 = 25;
@@ -130,9 +131,11 @@ fn kind_name(kind: FieldKind) -> &'static str {
     }
 }
 
-/// Options for every reference kind a definition uses, loaded once per page.
+/// Options for every reference kind a definition uses: systems, sites and groups from the
+/// cached reference data, people (the first 500 active) from the database.
 async fn reference_options(
     conn: &mut PgConnection,
+    reference: &Reference,
     def: &Definition,
 ) -> Result<BTreeMap<&'static str, Vec<(String, String)>>> {
     let mut out = BTreeMap::new();
@@ -141,18 +144,20 @@ async fn reference_options(
         if out.contains_key(kind) {
             continue;
         }
-        let sql = match field.kind {
-            FieldKind::System => "select id::text, name from systems order by lower(name)",
-            FieldKind::Site => {
-                "select id::text, name from org_units where kind in ('site', 'business_unit') order by lower(name)"
+        let rows: Vec<(String, String)> = match field.kind {
+            FieldKind::System | FieldKind::Site | FieldKind::Group => {
+                reference.options.get(kind).cloned().unwrap_or_default()
             }
-            FieldKind::Group => "select id::text, name from groups order by lower(name)",
             FieldKind::User => {
-                "select id::text, display_name from users where active order by lower(display_name) limit 500"
+                sqlx::query_as(
+                    "select id::text, display_name from users where active
+                 order by lower(display_name) limit 500",
+                )
+                .fetch_all(&mut *conn)
+                .await?
             }
             _ => continue,
         };
-        let rows: Vec<(String, String)> = sqlx::query_as(sql).fetch_all(&mut *conn).await?;
         out.insert(kind, rows);
     }
     Ok(out)
@@ -331,7 +336,11 @@ async fn new_page(
                 roles,
                 see_internal,
             };
-            let refs = reference_options(&mut conn, &def).await?;
+            let reference = state
+                .reference
+                .get(&mut conn, shell.reference_version)
+                .await?;
+            let refs = reference_options(&mut conn, &reference.data, &def).await?;
             fields = field_views(
                 &def,
                 &initial.key,
@@ -746,6 +755,7 @@ async fn triage_view(
     conn: &mut PgConnection,
     actor: &Actor,
     ticket: &Ticket,
+    reference: &Reference,
     now: jiff::Timestamp,
 ) -> Result<Option<TriageView>> {
     let facts = ticket.facts();
@@ -755,10 +765,7 @@ async fn triage_view(
     }
     let can_assign = may(Action::AssignTicket);
     let (groups, members, next_tier) = if can_assign {
-        let groups: Vec<(String, String)> =
-            sqlx::query_as("select id::text, name from groups order by lower(name)")
-                .fetch_all(&mut *conn)
-                .await?;
+        let groups = reference.options.get("group").cloned().unwrap_or_default();
         let members: Vec<(String, String)> = sqlx::query_as(
             "select u.id::text, u.display_name from group_members m join users u on u.id = m.user_id
              where m.group_id = $1 and u.active order by lower(u.display_name) limit 500",
@@ -874,10 +881,14 @@ pub(super) async fn ticket_page(
     let facts = ticket.facts();
     let acting = tickets::acting(actor, &facts);
     let def = ticket.definition(&mut conn).await?;
+    let reference = state
+        .reference
+        .get(&mut conn, shell.reference_version)
+        .await?;
     let (mut fields, mut transitions, mut state_label) =
         (Vec::new(), Vec::new(), ticket.state.clone());
     if let Some(def) = &def {
-        let refs = reference_options(&mut conn, def).await?;
+        let refs = reference_options(&mut conn, &reference.data, def).await?;
         state_label = def
             .state(&ticket.state)
             .map_or(ticket.state.clone(), |s| s.label.clone());
@@ -924,9 +935,12 @@ pub(super) async fn ticket_page(
         Vec::new()
     };
     let sites: Vec<(String, String)> = if can_add_subtask {
-        sqlx::query_as("select id::text, name from org_units where kind in ('site', 'business_unit') order by lower(name)")
-            .fetch_all(&mut *conn)
-            .await?
+        reference
+            .data
+            .options
+            .get("site")
+            .cloned()
+            .unwrap_or_default()
     } else {
         Vec::new()
     };
@@ -1002,7 +1016,14 @@ pub(super) async fn ticket_page(
         "priority",
     ]);
     let stray = stray_errors(&kept.errors, &shown);
-    let triage = triage_view(&mut conn, actor, &ticket, state.clock.now()).await?;
+    let triage = triage_view(
+        &mut conn,
+        actor,
+        &ticket,
+        &reference.data,
+        state.clock.now(),
+    )
+    .await?;
     render(
         status,
         &TicketPage {
