@@ -288,11 +288,33 @@ pub async fn create(
     let id = TicketId::new();
     let title = input.title.trim();
     let html = markdown::render(&input.description);
+    let created = EventData::Created {
+        title: title.to_owned(),
+        process: process.name.clone(),
+        state: initial.label.clone(),
+        category: initial.category.as_str().to_owned(),
+        priority: triage::DEFAULT_PRIORITY,
+    };
+    // Filed into a state with no approval and no effects, the ticket's only clock event is
+    // the one recorded below: its clocks go into the insert, and the row is written once
+    // (an update of the SLA columns rewrote every index of the new row; docs/benchmarks.md).
+    let plain = initial.approval.is_none() && initial.on_enter.is_empty();
+    let sla = if plain {
+        let events = [(Some(actor.user_id), created.clone(), now)];
+        sla::replay_events(conn, project.id, Some(process.id), actor.user_id, &events).await?
+    } else {
+        sla::Replay::default()
+    };
+    let clocks = &sla.projection;
     sqlx::query(
         "insert into tickets (id, project_id, number, title, description_md, description_html,
                               requester_id, org_unit_id, process_id, process_version, state, state_category,
-                              field_values, system_id, site_id, parent_id, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
+                              field_values, system_id, site_id, parent_id, created_at, updated_at,
+                              sla_policy_id, first_response_due, resolution_due, sla_due, sla_warn_at,
+                              sla_paused, first_response_breached_at, resolution_breached_at,
+                              first_response_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17,
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26)",
     )
     .bind(id)
     .bind(project.id)
@@ -311,29 +333,25 @@ pub async fn create(
     .bind(site_id)
     .bind(input.parent_id)
     .bind(to_db(now))
+    .bind(sla.policy_id)
+    .bind(clocks.first_response_due.map(to_db))
+    .bind(clocks.resolution_due.map(to_db))
+    .bind(clocks.due.map(to_db))
+    .bind(clocks.warn_at.map(to_db))
+    .bind(clocks.paused)
+    .bind(clocks.first_response_breached_at.map(to_db))
+    .bind(clocks.resolution_breached_at.map(to_db))
+    .bind(sla.first_response_at.map(to_db))
     .execute(&mut *conn)
     .await
     .map_err(|e| crate::core::error::missing_reference("form", "Something chosen in the form no longer exists.")(Error::Db(e)))?;
-    record(
-        conn,
-        id,
-        Some(actor.user_id),
-        &EventData::Created {
-            title: title.to_owned(),
-            process: process.name.clone(),
-            state: initial.label.clone(),
-            category: initial.category.as_str().to_owned(),
-            priority: triage::DEFAULT_PRIORITY,
-        },
-        now,
-    )
-    .await?;
+    record(conn, id, Some(actor.user_id), &created, now).await?;
     triage::route(conn, id, &project, process.id, system_id, site_id, now).await?;
-    if initial.approval.is_some() || !initial.on_enter.is_empty() {
+    if !plain {
         let this = find_for_system(conn, id).await?;
         flow::enter(conn, Some(actor), &this, &def, &initial.key, now).await?;
+        sla::refresh(conn, id).await?;
     }
-    sla::refresh(conn, id).await?;
     if let Some(earlier) = follow_up {
         let this = find_for_system(conn, id).await?;
         links::connect(conn, actor.user_id, &this, &earlier, "relates_to", now).await?;

@@ -153,6 +153,7 @@ pub fn facts(requester: UserId, events: &[(Option<UserId>, EventData, Timestamp)
 }
 
 /// What the replay of a ticket's events gives, with the policy in force.
+#[derive(Debug, Default)]
 pub struct Replay {
     pub projection: Projection,
     pub policy_id: Option<uuid::Uuid>,
@@ -194,7 +195,19 @@ pub async fn replay(conn: &mut PgConnection, ticket: TicketId) -> Result<Replay>
         .into_iter()
         .map(|(_, _, _, actor, data, at)| (actor, data.0, at.to_jiff()))
         .collect();
-    let facts = facts(requester, &events);
+    replay_events(conn, project, process, requester, &events).await
+}
+
+/// The replay of events given in memory: a ticket about to be filed computes its clocks from
+/// the event it will record, and is written once with them.
+pub async fn replay_events(
+    conn: &mut PgConnection,
+    project: ProjectId,
+    process: Option<ProcessId>,
+    requester: UserId,
+    events: &[(Option<UserId>, EventData, Timestamp)],
+) -> Result<Replay> {
+    let facts = facts(requester, events);
     let policies = policies(conn, project, process).await?;
     let priority = facts.iter().rev().find_map(|f| match f {
         Fact::Created { priority, .. } | Fact::Priority { priority, .. } => Some(*priority),
