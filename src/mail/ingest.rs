@@ -115,14 +115,19 @@ pub async fn ingest(
         .bind(&lock_key)
         .execute(&mut *tx)
         .await?;
-    let earlier: Option<(i64, String)> = sqlx::query_as(
-        "select id, status from mail_in
-         where case when $1::text is null then message_id is null and sha256 = $2
-                    else message_id = $1 end
-         order by id limit 1",
-    )
-    .bind(&message_id)
-    .bind(&sha256)
+    // One statement per case, each the condition of its index (a `case` over both matched
+    // neither index and read every stored message).
+    let earlier: Option<(i64, String)> = match &message_id {
+        Some(message_id) => sqlx::query_as(
+            "select id, status from mail_in where message_id = $1 order by id limit 1",
+        )
+        .bind(message_id),
+        None => sqlx::query_as(
+            "select id, status from mail_in
+             where message_id is null and sha256 = $1 order by id limit 1",
+        )
+        .bind(&sha256),
+    }
     .fetch_optional(&mut *tx)
     .await?;
     let id = match earlier {

@@ -89,61 +89,72 @@ struct CurrentRow {
     unread_notifications: i64,
     reference_version: i64,
     access_version: i64,
+    user_access_version: i64,
 }
 
-/// Each user's groups and grants, kept per app instance while `access_version` holds (a
-/// trigger bumps it on every change to memberships, group members, roles, permissions or group
-/// names; migration 0018). Building them is most of the cost of a session load; the version
-/// is read with every session, so a revoked grant stops counting at the next request, on
-/// every instance.
+/// Each user's groups and grants, kept per app instance while their versions hold: the
+/// user's own `users.access_version` (their grants and group memberships) and the global
+/// `access_version` (roles, permissions, group grants and names), both moved by triggers
+/// (migration 0018) and read with every session. Building them is most of the cost of a
+/// session load; a revoked grant stops counting at the next request, on every instance.
 #[derive(Default)]
 pub struct AccessCache {
-    current: Mutex<(i64, HashMap<UserId, (Vec<GroupId>, Vec<Grant>)>)>,
+    current: Mutex<(i64, HashMap<UserId, Access>)>,
+}
+
+/// A user's groups and grants at their own access version.
+#[derive(Clone)]
+struct Access {
+    version: i64,
+    groups: Vec<GroupId>,
+    grants: Vec<Grant>,
 }
 
 /// Users kept at most; past it the cache starts again (a plain bound, no eviction order).
 const ACCESS_CACHE_USERS: usize = 20_000;
 
 impl AccessCache {
-    fn get(&self, version: i64, user: UserId) -> Option<(Vec<GroupId>, Vec<Grant>)> {
+    fn get(&self, global: i64, user: UserId, version: i64) -> Option<Access> {
         let slot = self.current.lock().ok()?;
-        (slot.0 == version).then(|| slot.1.get(&user).cloned())?
+        if slot.0 != global {
+            return None;
+        }
+        slot.1.get(&user).filter(|a| a.version == version).cloned()
     }
 
-    fn put(&self, version: i64, user: UserId, access: &(Vec<GroupId>, Vec<Grant>)) {
+    fn put(&self, global: i64, user: UserId, access: &Access) {
         let Ok(mut slot) = self.current.lock() else {
             return;
         };
-        if slot.0 < version || slot.1.len() >= ACCESS_CACHE_USERS {
-            *slot = (version, HashMap::new());
+        if slot.0 < global || slot.1.len() >= ACCESS_CACHE_USERS {
+            *slot = (global, HashMap::new());
         }
-        if slot.0 == version {
+        if slot.0 == global {
             slot.1.insert(user, access.clone());
         }
     }
 
-    /// The user's groups and grants as of `version` or later.
-    async fn load(
-        &self,
-        pool: &PgPool,
-        version: i64,
-        user: UserId,
-    ) -> Result<(Vec<GroupId>, Vec<Grant>)> {
-        if let Some(found) = self.get(version, user) {
+    /// The user's groups and grants as of these versions or later.
+    async fn load(&self, pool: &PgPool, global: i64, user: UserId, version: i64) -> Result<Access> {
+        if let Some(found) = self.get(global, user, version) {
             return Ok(found);
         }
-        // The version read in the same statement as the grants: what is cached under a
-        // version is never older than it.
-        let (version, groups, grants): (i64, Vec<GroupId>, Json<Vec<Grant>>) =
+        // The versions read in the same statement as the grants: what is cached under them
+        // is never older than they are.
+        let (global, version, groups, grants): (i64, i64, Vec<GroupId>, Json<Vec<Grant>>) =
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "select (select version from access_version), {ACTOR_COLUMNS}
+                "select (select version from access_version), u.access_version, {ACTOR_COLUMNS}
                  from users u where u.id = $1"
             )))
             .bind(user)
             .fetch_one(pool)
             .await?;
-        let access = (groups, grants.0);
-        self.put(version, user, &access);
+        let access = Access {
+            version,
+            groups,
+            grants: grants.0,
+        };
+        self.put(global, user, &access);
         Ok(access)
     }
 }
@@ -204,7 +215,8 @@ pub async fn load(
                 s.last_seen_at, u.org_unit_id,
                 {UNREAD_COLUMN},
                 (select version from reference_version) as reference_version,
-                (select version from access_version) as access_version
+                (select version from access_version) as access_version,
+                u.access_version as user_access_version
          from sessions s join users u on u.id = s.user_id
          where s.token_hash = $1 and s.expires_at > $2 and s.last_seen_at > $3 and u.active"
     )))
@@ -223,13 +235,20 @@ pub async fn load(
             .execute(pool)
             .await?;
     }
-    let (groups, grants) = access.load(pool, row.access_version, row.user_id).await?;
+    let access = access
+        .load(
+            pool,
+            row.access_version,
+            row.user_id,
+            row.user_access_version,
+        )
+        .await?;
     Ok(Some(Current {
         session_id: row.session_id,
         csrf_token: row.csrf_token,
         email: row.email,
         display_name: row.display_name,
-        actor: Actor::new(row.user_id, row.org_unit_id, groups, grants),
+        actor: Actor::new(row.user_id, row.org_unit_id, access.groups, access.grants),
         unread_notifications: row.unread_notifications,
         reference_version: row.reference_version,
     }))

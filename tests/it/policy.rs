@@ -594,9 +594,9 @@ async fn the_ticket_list_runs_the_same_queries_for_5_rows_as_for_25() {
     );
 }
 
-/// Grants are cached per instance while `access_version` holds: every change to what makes
-/// an actor (group members, memberships, role permissions) counts from the very next request
-/// of a session that is already signed in.
+/// Grants are cached per instance while their versions hold: every change to what makes an
+/// actor (group members, a user's or a group's memberships, role permissions) counts from the
+/// very next request of a session that is already signed in.
 #[tokio::test]
 async fn a_signed_in_session_loses_and_regains_access_with_its_grants() {
     let mut app = TestApp::new().await;
@@ -642,4 +642,13 @@ async fn a_signed_in_session_loses_and_regains_access_with_its_grants() {
         .await
         .assert_status(StatusCode::FORBIDDEN);
     app.get("/admin/groups").await.assert_status(StatusCode::OK);
+    // The group's own grant goes: every member loses it.
+    sqlx::query("delete from memberships where group_id = $1")
+        .bind(group)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.get("/admin/groups")
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
 }
