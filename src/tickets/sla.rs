@@ -229,12 +229,17 @@ pub async fn replay_events(
 pub async fn refresh(conn: &mut PgConnection, ticket: TicketId) -> Result<()> {
     let r = replay(conn, ticket).await?;
     let p = &r.projection;
+    // Most events move no clock: then the row is left alone (a new row version of a ticket
+    // rewrites its indexes, since the SLA columns are indexed).
     sqlx::query(
         "update tickets set sla_policy_id = $2, first_response_due = $3, resolution_due = $4,
                 sla_due = $5, sla_warn_at = $6, sla_paused = $7,
                 first_response_breached_at = $8, resolution_breached_at = $9,
                 first_response_at = $10
-         where id = $1",
+         where id = $1
+           and (sla_policy_id, first_response_due, resolution_due, sla_due, sla_warn_at,
+                sla_paused, first_response_breached_at, resolution_breached_at, first_response_at)
+               is distinct from ($2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(ticket)
     .bind(r.policy_id)
