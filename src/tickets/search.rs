@@ -81,7 +81,9 @@ pub async fn search(conn: &mut PgConnection, actor: &Actor, query: &str) -> Resu
              from tickets t, q where t.search @@ q.q",
     );
     policy::push_ticket_scope(&mut qb, actor, "t");
-    qb.push(" limit ").push_bind(CANDIDATES);
+    // Limits are constants written into the statement: bound ones keep PostgreSQL from
+    // reusing a plan, and planning this statement cost as much as running it.
+    qb.push(format_args!(" limit {CANDIDATES}"));
     qb.push(
         ") union all
             (select e.ticket_id, 0.5 * ts_rank(to_tsvector('simple', coalesce(e.data->>'body_md', '')), q.q), false
@@ -99,25 +101,21 @@ pub async fn search(conn: &mut PgConnection, actor: &Actor, query: &str) -> Resu
             qb.push(")))");
         }
     }
-    qb.push(" limit ").push_bind(CANDIDATES);
-    qb.push(
+    qb.push(format_args!(" limit {CANDIDATES}"));
+    qb.push(format_args!(
         ")), best as (select id, max(rank) as rank from hits group by id)
          select p.key as project_key, t.number, t.title, t.state_category,
                 ts_headline('simple', t.title || ' — ' || left(t.description_md, 2000), q.q,
                             'StartSel=\u{1}, StopSel=\u{2}, MaxWords=30, MinWords=10') as snippet,
-                (select count(*) filter (where direct) >= ",
-    );
-    qb.push_bind(CANDIDATES)
-        .push(" or count(*) filter (where not direct) >= ")
-        .push_bind(CANDIDATES);
-    qb.push(
-        " from hits) as capped
+                (select count(*) filter (where direct) >= {CANDIDATES}
+                        or count(*) filter (where not direct) >= {CANDIDATES} from hits) as capped
          from best join tickets t on t.id = best.id join projects p on p.id = t.project_id, q
-         where true",
-    );
+         where true"
+    ));
     policy::push_ticket_scope(&mut qb, actor, "t");
-    qb.push(" order by best.rank desc, t.id desc limit ")
-        .push_bind(LIMIT);
+    qb.push(format_args!(
+        " order by best.rank desc, t.id desc limit {LIMIT}"
+    ));
     let rows: Vec<Row> = qb.build_query_as().fetch_all(conn).await?;
     Ok(Found {
         capped: rows.first().is_some_and(|r| r.capped),
