@@ -305,8 +305,7 @@ pub async fn create(
     } else {
         sla::Replay::default()
     };
-    let clocks = &sla.projection;
-    sqlx::query(
+    let insert = sqlx::query(
         "insert into tickets (id, project_id, number, title, description_md, description_html,
                               requester_id, org_unit_id, process_id, process_version, state, state_category,
                               field_values, system_id, site_id, parent_id, created_at, updated_at,
@@ -332,19 +331,16 @@ pub async fn create(
     .bind(system_id)
     .bind(site_id)
     .bind(input.parent_id)
-    .bind(to_db(now))
-    .bind(sla.policy_id)
-    .bind(clocks.first_response_due.map(to_db))
-    .bind(clocks.resolution_due.map(to_db))
-    .bind(clocks.due.map(to_db))
-    .bind(clocks.warn_at.map(to_db))
-    .bind(clocks.paused)
-    .bind(clocks.first_response_breached_at.map(to_db))
-    .bind(clocks.resolution_breached_at.map(to_db))
-    .bind(sla.first_response_at.map(to_db))
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| crate::core::error::missing_reference("form", "Something chosen in the form no longer exists.")(Error::Db(e)))?;
+    .bind(to_db(now));
+    sla::bind_clocks(insert, &sla)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| {
+            crate::core::error::missing_reference(
+                "form",
+                "Something chosen in the form no longer exists.",
+            )(Error::Db(e))
+        })?;
     record(conn, id, Some(actor.user_id), &created, now).await?;
     triage::route(conn, id, &project, process.id, system_id, site_id, now).await?;
     if !plain {

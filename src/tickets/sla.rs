@@ -228,10 +228,9 @@ pub async fn replay_events(
 /// Recomputes and stores a ticket's SLA projection (and its first-response stamp).
 pub async fn refresh(conn: &mut PgConnection, ticket: TicketId) -> Result<()> {
     let r = replay(conn, ticket).await?;
-    let p = &r.projection;
     // Most events move no clock: then the row is left alone (a new row version of a ticket
     // rewrites its indexes, since the SLA columns are indexed).
-    sqlx::query(
+    let query = sqlx::query(
         "update tickets set sla_policy_id = $2, first_response_due = $3, resolution_due = $4,
                 sla_due = $5, sla_warn_at = $6, sla_paused = $7,
                 first_response_breached_at = $8, resolution_breached_at = $9,
@@ -241,19 +240,29 @@ pub async fn refresh(conn: &mut PgConnection, ticket: TicketId) -> Result<()> {
                 sla_paused, first_response_breached_at, resolution_breached_at, first_response_at)
                is distinct from ($2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(ticket)
-    .bind(r.policy_id)
-    .bind(p.first_response_due.map(to_db))
-    .bind(p.resolution_due.map(to_db))
-    .bind(p.due.map(to_db))
-    .bind(p.warn_at.map(to_db))
-    .bind(p.paused)
-    .bind(p.first_response_breached_at.map(to_db))
-    .bind(p.resolution_breached_at.map(to_db))
-    .bind(r.first_response_at.map(to_db))
-    .execute(conn)
-    .await?;
+    .bind(ticket);
+    bind_clocks(query, &r).execute(conn).await?;
     Ok(())
+}
+
+/// Binds the ticket columns a replay gives, in this order: `sla_policy_id`,
+/// `first_response_due`, `resolution_due`, `sla_due`, `sla_warn_at`, `sla_paused`,
+/// `first_response_breached_at`, `resolution_breached_at`, `first_response_at`.
+pub fn bind_clocks<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    r: &Replay,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let p = &r.projection;
+    query
+        .bind(r.policy_id)
+        .bind(p.first_response_due.map(to_db))
+        .bind(p.resolution_due.map(to_db))
+        .bind(p.due.map(to_db))
+        .bind(p.warn_at.map(to_db))
+        .bind(p.paused)
+        .bind(p.first_response_breached_at.map(to_db))
+        .bind(p.resolution_breached_at.map(to_db))
+        .bind(r.first_response_at.map(to_db))
 }
 
 /// The SLA columns as stored, for comparing with a replay.
