@@ -201,7 +201,7 @@ fn truncate(s: &str, max: usize) -> String {
 /// The session for a cookie token, if it exists, has not expired, and its user is active.
 pub async fn load(
     pool: &PgPool,
-    access: &AccessCache,
+    cache: &AccessCache,
     token: &str,
     now: Timestamp,
     lifetime: Lifetime,
@@ -235,7 +235,7 @@ pub async fn load(
             .execute(pool)
             .await?;
     }
-    let access = access
+    let access = cache
         .load(
             pool,
             row.access_version,

@@ -789,6 +789,14 @@ pub struct Reference {
     pub labels: Labels,
 }
 
+impl Reference {
+    /// One list (`project`, `process`, `group`, `system`, `site`) as (id, label) pairs, for
+    /// a form's choices.
+    pub fn list(&self, kind: &str) -> Vec<(String, String)> {
+        self.options.get(kind).cloned().unwrap_or_default()
+    }
+}
+
 /// Project keys and group names by id.
 #[derive(Debug, Default)]
 pub struct Labels {

@@ -15,7 +15,6 @@ use super::extract::Form;
 use super::flash;
 use super::layout::Shell;
 use super::pages::render;
-use super::reference::ReferenceVersion;
 use crate::core::ids::{GroupId, TicketId, UserId};
 use crate::core::time::display;
 use crate::core::{Error, FieldErrors, Result};
@@ -183,7 +182,6 @@ async fn list_page(
     state: &AppState,
     shell: Shell,
     actor: &Actor,
-    version: ReferenceVersion,
     title: String,
     view: Option<&queues::View>,
     filters: Filters,
@@ -207,7 +205,10 @@ async fn list_page(
             None
         }
     };
-    let reference = state.reference.get(&mut conn, version.0).await?;
+    let reference = state
+        .reference
+        .get(&mut conn, shell.reference_version)
+        .await?;
     let (mut rows, mut count, mut next) = (Vec::new(), None, None);
     if let (Some(q), Some(sort)) = (&query, sort_parsed) {
         let cursor = (!after.is_empty()).then_some(after);
@@ -273,7 +274,6 @@ pub async fn list(
     State(state): State<AppState>,
     shell: Shell,
     actor: Actor,
-    version: ReferenceVersion,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     let q = ListQuery::parse(raw.as_deref());
@@ -281,7 +281,6 @@ pub async fn list(
         &state,
         shell,
         &actor,
-        version,
         "Tickets".into(),
         None,
         q.filters,
@@ -297,7 +296,6 @@ pub async fn show(
     State(state): State<AppState>,
     shell: Shell,
     actor: Actor,
-    version: ReferenceVersion,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
@@ -310,7 +308,6 @@ pub async fn show(
         &state,
         shell,
         &actor,
-        version,
         view.name.clone(),
         Some(&view),
         view.filters.0.clone(),
@@ -362,7 +359,6 @@ pub async fn save(
     State(state): State<AppState>,
     shell: Shell,
     actor: Actor,
-    version: ReferenceVersion,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response> {
     let mut named: BTreeMap<String, String> = BTreeMap::new();
@@ -411,6 +407,10 @@ pub async fn save(
                 page_errors.add(f, m);
             }
             let mut conn = state.pool.acquire().await?;
+            let reference = state
+                .reference
+                .get(&mut conn, shell.reference_version)
+                .await?;
             render(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &ListPage {
@@ -428,7 +428,7 @@ pub async fn save(
                     count: None,
                     next: None,
                     errors: page_errors,
-                    reference: state.reference.get(&mut conn, version.0).await?,
+                    reference,
                     here: "/queues/list".into(),
                 },
             )
@@ -608,15 +608,13 @@ impl DeskPage {
 }
 
 /// The help desk home: my open tickets, unassigned in my groups, due soon, breached.
-pub async fn desk(
-    State(state): State<AppState>,
-    shell: Shell,
-    actor: Actor,
-    version: ReferenceVersion,
-) -> Result<Response> {
+pub async fn desk(State(state): State<AppState>, shell: Shell, actor: Actor) -> Result<Response> {
     let now = state.clock.now();
     let mut conn = state.pool.acquire().await?;
-    let reference = state.reference.get(&mut conn, version.0).await?;
+    let reference = state
+        .reference
+        .get(&mut conn, shell.reference_version)
+        .await?;
     let active = |f: Filters| Filters {
         category: "active".into(),
         ..f

@@ -1,20 +1,18 @@
 //! Reference data (projects, processes, groups, systems, sites) cached per app instance.
 //!
 //! The queue page's filter form lists all of them on every view, and its rows show project
-//! keys and group names; they change only when an admin edits them. A trigger bumps `reference_version` on every such edit and each request
-//! reads the version with its session (`people::sessions::load`), so a cached copy is used
-//! only while it is current, on every instance: no expiry time, no stale names.
+//! keys and group names; they change only when an admin edits them. A trigger bumps
+//! `reference_version` on every such edit and each request reads the version with its
+//! session (`people::sessions::load`, passed on as `Shell::reference_version`), so a cached
+//! copy is used only while it is current, on every instance: no expiry time, no stale names.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::{Arc, RwLock};
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use sqlx::PgConnection;
 
-use crate::core::{Error, Result};
-use crate::people::sessions::Current;
+use crate::core::Result;
 use crate::tickets::queues::{self, Reference};
 
 /// The cached data with the version it was loaded at.
@@ -28,12 +26,12 @@ pub struct ReferenceCache {
 /// app's time (docs/benchmarks.md).
 pub struct Cached {
     pub data: Reference,
-    option_html: BTreeMap<&'static str, Options>,
+    option_html: BTreeMap<&'static str, OptionList>,
 }
 
 /// One list's `<option>`s, and where ` selected` goes for each value.
 #[derive(Default)]
-struct Options {
+struct OptionList {
     html: String,
     selected_at: HashMap<String, usize>,
 }
@@ -42,7 +40,7 @@ impl Cached {
     fn new(data: Reference) -> Self {
         let mut option_html = BTreeMap::new();
         for (kind, list) in &data.options {
-            let mut options = Options::default();
+            let mut options = OptionList::default();
             for (value, name) in list {
                 let Ok(escaped) = askama::filters::escape(value, askama::filters::Html);
                 let Ok(name) = askama::filters::escape(name, askama::filters::Html);
@@ -108,22 +106,6 @@ impl ReferenceCache {
         slot.as_ref()
             .filter(|(v, _)| *v >= version)
             .map(|(_, options)| options.clone())
-    }
-}
-
-/// The reference version read with this request's session.
-#[derive(Debug, Clone, Copy)]
-pub struct ReferenceVersion(pub i64);
-
-impl<S: Send + Sync> FromRequestParts<S> for ReferenceVersion {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
-        parts
-            .extensions
-            .get::<Current>()
-            .map(|c| Self(c.reference_version))
-            .ok_or(Error::Unauthenticated)
     }
 }
 

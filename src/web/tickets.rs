@@ -145,13 +145,11 @@ async fn reference_options(
             continue;
         }
         let rows: Vec<(String, String)> = match field.kind {
-            FieldKind::System | FieldKind::Site | FieldKind::Group => {
-                reference.options.get(kind).cloned().unwrap_or_default()
-            }
+            FieldKind::System | FieldKind::Site | FieldKind::Group => reference.list(kind),
             FieldKind::User => {
                 sqlx::query_as(
                     "select id::text, display_name from users where active
-                 order by lower(display_name) limit 500",
+                     order by lower(display_name) limit 500",
                 )
                 .fetch_all(&mut *conn)
                 .await?
@@ -765,7 +763,7 @@ async fn triage_view(
     }
     let can_assign = may(Action::AssignTicket);
     let (groups, members, next_tier) = if can_assign {
-        let groups = reference.options.get("group").cloned().unwrap_or_default();
+        let groups = reference.list("group");
         let members: Vec<(String, String)> = sqlx::query_as(
             "select u.id::text, u.display_name from group_members m join users u on u.id = m.user_id
              where m.group_id = $1 and u.active order by lower(u.display_name) limit 500",
@@ -935,12 +933,7 @@ pub(super) async fn ticket_page(
         Vec::new()
     };
     let sites: Vec<(String, String)> = if can_add_subtask {
-        reference
-            .data
-            .options
-            .get("site")
-            .cloned()
-            .unwrap_or_default()
+        reference.data.list("site")
     } else {
         Vec::new()
     };
