@@ -3,7 +3,8 @@
 //! The default processes ship as TOML in `config/processes/` and are loaded into an empty
 //! database; `unitrack config export|import|check` keeps them under version control.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, LazyLock, RwLock};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -124,12 +125,26 @@ pub async fn find_by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Pr
     )
 }
 
+/// Published definitions already read, by process and version: a version never changes
+/// (migration 0020 refuses updates and deletes) and process ids are random, so an entry stays
+/// right for every database this process talks to. Tickets read their definition at every
+/// view, change and filing; this keeps the read and the JSON parse to once per version.
+static DEFINITIONS: LazyLock<RwLock<HashMap<(ProcessId, i32), Arc<Definition>>>> =
+    LazyLock::new(Default::default);
+
 /// A published definition.
 pub async fn definition(
     conn: &mut PgConnection,
     id: ProcessId,
     version: i32,
-) -> Result<Definition> {
+) -> Result<Arc<Definition>> {
+    let cached = DEFINITIONS
+        .read()
+        .ok()
+        .and_then(|known| known.get(&(id, version)).cloned());
+    if let Some(def) = cached {
+        return Ok(def);
+    }
     let def: Option<Json<Definition>> = sqlx::query_scalar(
         "select definition from process_versions where process_id = $1 and version = $2",
     )
@@ -137,7 +152,11 @@ pub async fn definition(
     .bind(version)
     .fetch_optional(conn)
     .await?;
-    def.map(|d| d.0).ok_or(Error::NotFound)
+    let def = Arc::new(def.ok_or(Error::NotFound)?.0);
+    if let Ok(mut known) = DEFINITIONS.write() {
+        known.insert((id, version), def.clone());
+    }
+    Ok(def)
 }
 
 /// The draft being edited.

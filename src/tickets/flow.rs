@@ -50,7 +50,10 @@ fn check_version(ticket: &Ticket, input: &Input) -> Result<()> {
     }
 }
 
-async fn definition_of(conn: &mut PgConnection, ticket: &Ticket) -> Result<Definition> {
+async fn definition_of(
+    conn: &mut PgConnection,
+    ticket: &Ticket,
+) -> Result<std::sync::Arc<Definition>> {
     ticket.definition(conn).await?.ok_or_else(|| {
         Error::Invalid(FieldErrors::one(
             "transition",

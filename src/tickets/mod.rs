@@ -433,7 +433,10 @@ impl Ticket {
     }
 
     /// The definition the ticket follows.
-    pub async fn definition(&self, conn: &mut PgConnection) -> Result<Option<Definition>> {
+    pub async fn definition(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<Option<std::sync::Arc<Definition>>> {
         match (self.process_id, self.process_version) {
             (Some(p), Some(v)) => Ok(Some(processes::definition(conn, p, v).await?)),
             _ => Ok(None),

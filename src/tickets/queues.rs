@@ -781,13 +781,27 @@ pub async fn delete(conn: &mut PgConnection, actor: &Actor, id: uuid::Uuid) -> R
 pub type Options = BTreeMap<&'static str, Vec<(String, String)>>;
 
 /// Reference data pages keep per instance (`web::reference::ReferenceCache`): the filter
-/// lists (also the choices of group, system and site fields, and of the sub-task form), and
-/// the project keys and group names queue rows show.
+/// lists (also the choices of group, system and site fields, and of the sub-task form), the
+/// project keys and group names queue rows show, and each group's members and next tier for
+/// the ticket page's triage panel.
 #[derive(Debug, Default)]
 pub struct Reference {
     pub options: Options,
     pub labels: Labels,
+    pub teams: HashMap<GroupId, Team>,
 }
+
+/// A group as the triage panel offers it.
+#[derive(Debug, Default)]
+pub struct Team {
+    /// Active members as (user id, name), by name; at most `TEAM_LIMIT`.
+    pub members: Vec<(String, String)>,
+    /// The name of the group it escalates to.
+    pub escalates_to: Option<String>,
+}
+
+/// The most members the assignee list offers.
+const TEAM_LIMIT: usize = 500;
 
 impl Reference {
     /// One list (`project`, `process`, `group`, `system`, `site`) as (id, label) pairs, for
@@ -843,7 +857,8 @@ pub async fn reference(conn: &mut PgConnection) -> Result<Reference> {
          union all
          (select 'process', id, name, null from processes where active order by lower(name))
          union all
-         (select 'group', id, name, null from groups order by lower(name))
+         (select 'group', g.id, g.name, n.name from groups g left join groups n on n.id = g.escalates_to
+          order by lower(g.name))
          union all
          (select 'system', id, name, null from systems order by lower(name))
          union all
@@ -854,6 +869,7 @@ pub async fn reference(conn: &mut PgConnection) -> Result<Reference> {
     .await?;
     let mut out = Reference::default();
     for (kind, id, name, key) in rows {
+        // The fourth column is a project's key, or the name of a group's next tier.
         let kind = match kind.as_str() {
             "project" => {
                 let key = key.unwrap_or_default();
@@ -863,6 +879,7 @@ pub async fn reference(conn: &mut PgConnection) -> Result<Reference> {
             "process" => "process",
             "group" => {
                 out.labels.groups.insert(GroupId(id), name.clone());
+                out.teams.entry(GroupId(id)).or_default().escalates_to = key;
                 "group"
             }
             "system" => "system",
@@ -872,6 +889,21 @@ pub async fn reference(conn: &mut PgConnection) -> Result<Reference> {
             .entry(kind)
             .or_default()
             .push((id.to_string(), name));
+    }
+    // Members of every group in one statement: a membership change, a rename or a
+    // deactivation bumps the reference version (migration 0020).
+    let members: Vec<(GroupId, String, String)> = sqlx::query_as(
+        "select m.group_id, u.id::text, u.display_name from group_members m
+         join users u on u.id = m.user_id where u.active
+         order by m.group_id, lower(u.display_name), u.id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (group, id, name) in members {
+        let team = out.teams.entry(group).or_default();
+        if team.members.len() < TEAM_LIMIT {
+            team.members.push((id, name));
+        }
     }
     Ok(out)
 }

@@ -749,34 +749,25 @@ impl TriageView {
     }
 }
 
-async fn triage_view(
-    conn: &mut PgConnection,
+fn triage_view(
     actor: &Actor,
     ticket: &Ticket,
     reference: &Reference,
     now: jiff::Timestamp,
-) -> Result<Option<TriageView>> {
+) -> Option<TriageView> {
     let facts = ticket.facts();
     let may = |action| policy::decide(actor, action, Target::Ticket(&facts)).allowed();
     if !may(Action::SeeInternal) {
-        return Ok(None);
+        return None;
     }
     let can_assign = may(Action::AssignTicket);
     let (groups, members, next_tier) = if can_assign {
         let groups = reference.list("group");
-        let members: Vec<(String, String)> = sqlx::query_as(
-            "select u.id::text, u.display_name from group_members m join users u on u.id = m.user_id
-             where m.group_id = $1 and u.active order by lower(u.display_name) limit 500",
-        )
-        .bind(ticket.assignee_group_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        let next: Option<String> = sqlx::query_scalar(
-            "select n.name from groups g join groups n on n.id = g.escalates_to where g.id = $1",
-        )
-        .bind(ticket.assignee_group_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let team = ticket
+            .assignee_group_id
+            .and_then(|g| reference.teams.get(&g));
+        let members = team.map(|t| t.members.clone()).unwrap_or_default();
+        let next = team.and_then(|t| t.escalates_to.clone());
         (groups, members, next)
     } else {
         (Vec::new(), Vec::new(), None)
@@ -803,7 +794,7 @@ async fn triage_view(
         }
     }
     let stamp = |t: Option<jiff_sqlx::Timestamp>| t.map(|t| display(t.to_jiff()));
-    Ok(Some(TriageView {
+    Some(TriageView {
         priority: ticket.priority,
         impact: ticket.impact,
         urgency: ticket.urgency,
@@ -827,7 +818,7 @@ async fn triage_view(
         paused: ticket.sla_paused,
         picked_up: stamp(ticket.picked_up_at),
         first_response: stamp(ticket.first_response_at),
-    }))
+    })
 }
 
 /// The earliest running due: the one the "due soon" mark belongs to.
@@ -1009,14 +1000,7 @@ pub(super) async fn ticket_page(
         "priority",
     ]);
     let stray = stray_errors(&kept.errors, &shown);
-    let triage = triage_view(
-        &mut conn,
-        actor,
-        &ticket,
-        &reference.data,
-        state.clock.now(),
-    )
-    .await?;
+    let triage = triage_view(actor, &ticket, &reference.data, state.clock.now());
     render(
         status,
         &TicketPage {

@@ -478,6 +478,68 @@ async fn the_filter_lists_follow_reference_edits_made_anywhere() {
     );
 }
 
+/// The triage panel's members and next tier come from the per-instance reference cache: a
+/// membership, a rename, a deactivation or a new next tier made outside this process shows
+/// on the next view.
+#[tokio::test]
+async fn the_assignee_list_follows_member_edits_made_anywhere() {
+    let mut d = desk().await;
+    d.file("Printer").await;
+    d.app.login("alice@example.com").await;
+    d.app
+        .get("/tickets/HD-1")
+        .await
+        .assert_contains(">Alice</option>")
+        .assert_contains("Escalate to L2")
+        .assert_not_contains("Bob");
+    let bob = d
+        .app
+        .create_user_with_role("bob@example.com", "Bob", "Agent L1")
+        .await;
+    sqlx::query("insert into group_members (group_id, user_id) values ($1::uuid, $2)")
+        .bind(&d.l1)
+        .bind(bob)
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("insert into groups (id, name, created_at) values ('00000000-0000-0000-0000-0000000000b3', 'L3', now())")
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("update groups set escalates_to = '00000000-0000-0000-0000-0000000000b3' where id = $1::uuid")
+        .bind(&d.l1)
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    d.app
+        .get("/tickets/HD-1")
+        .await
+        .assert_contains(&format!("<option value=\"{bob}\">Bob</option>"))
+        .assert_contains("Escalate to L3");
+    sqlx::query("update users set display_name = 'Robert' where id = $1")
+        .bind(bob)
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    d.app
+        .get("/tickets/HD-1")
+        .await
+        .assert_contains(">Robert</option>")
+        .assert_not_contains(">Bob</option>");
+    sqlx::query("update users set active = false where id = $1")
+        .bind(bob)
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("delete from group_members where user_id = (select id from users where email = 'alice@example.com')")
+        .execute(&d.app.pool)
+        .await
+        .unwrap();
+    let page = d.app.get("/tickets/HD-1").await;
+    let page = page.assert_not_contains(">Robert</option>");
+    page.assert_not_contains(">Alice</option>");
+}
+
 #[tokio::test]
 async fn keyset_pages_cover_every_ticket_once() {
     let mut d = desk().await;

@@ -333,6 +333,22 @@ async fn history_cannot_be_rewritten() {
         .await;
     assert!(delete.is_err());
     assert_eq!(app.count("select count(*) from ticket_events").await, 1);
+    // Published process versions are fixed too: tickets follow them and instances cache them.
+    let versions = app.count("select count(*) from process_versions").await;
+    assert!(versions > 0);
+    for change in [
+        "update process_versions set definition = '{}'",
+        "delete from process_versions",
+    ] {
+        let refused = sqlx::raw_sql(sqlx::AssertSqlSafe(change))
+            .execute(&app.pool)
+            .await;
+        assert!(refused.is_err(), "{change} must be refused");
+    }
+    assert_eq!(
+        app.count("select count(*) from process_versions").await,
+        versions
+    );
 }
 
 #[tokio::test]
