@@ -265,12 +265,13 @@ pub(super) async fn list(
         Option<String>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "select e.id, u.display_name, e.data, e.created_at, s.project_id,
-                case when e.ticket_id = $1 then null else p.key || '-' || s.number end
-         from ticket_events e left join users u on u.id = e.actor_id
-         join tickets s on s.id = e.ticket_id join projects p on p.id = s.project_id
-         where e.ticket_id = any(array(select $1::uuid union all
-                                       select m.id from tickets m where m.merged_into_id = $1))
+        "select e.id, u.display_name, e.data, e.created_at, s.project_id, s.merged_key
+         from (select t.id, t.project_id, null as merged_key from tickets t where t.id = $1
+               union all
+               select m.id, m.project_id, p.key || '-' || m.number from tickets m
+               join projects p on p.id = m.project_id where m.merged_into_id = $1) s
+         join ticket_events e on e.ticket_id = s.id
+         left join users u on u.id = e.actor_id
          order by e.created_at, e.id",
     )
     .bind(ticket)
