@@ -19,6 +19,9 @@ use crate::tickets::queues::{self, Reference};
 #[derive(Default)]
 pub struct ReferenceCache {
     current: RwLock<Option<(i64, Arc<Cached>)>>,
+    /// Held while loading, so the requests that find the copy stale at the same moment
+    /// load it once between them instead of each its own.
+    loading: tokio::sync::Mutex<()>,
 }
 
 /// Reference data, and each filter list as HTML `<option>`s, escaped once per version: the
@@ -88,6 +91,10 @@ impl std::fmt::Display for OptionHtml<'_> {
 impl ReferenceCache {
     /// The data as of `version` or later: the cached copy, or a fresh one from `conn`.
     pub async fn get(&self, conn: &mut PgConnection, version: i64) -> Result<Arc<Cached>> {
+        if let Some(found) = self.cached(version) {
+            return Ok(found);
+        }
+        let _loading = self.loading.lock().await;
         if let Some(found) = self.cached(version) {
             return Ok(found);
         }
