@@ -28,6 +28,10 @@ use sqlx::{PgConnection, PgPool};
 use unitrack::config::Config;
 use unitrack::core::time::{Clock, SystemClock};
 use unitrack::{db, demo, processes, startup};
+
+/// The allocator `unitrack` uses, so the baseline differs from it only in the page's work.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use uuid::Uuid;
 
 #[derive(Debug, Parser)]
