@@ -357,6 +357,32 @@ pub async fn create(
     TicketKey::parse(&key).ok_or_else(|| Error::Internal(anyhow::anyhow!("bad key {key}")))
 }
 
+/// Which of a ticket's related lists have rows. Most tickets have no links, sub-tasks,
+/// approval rounds, watchers or attachments: the ticket page asks once and skips the
+/// statements of the empty ones (each a round trip; docs/benchmarks.md).
+#[derive(Debug, Clone, Copy, FromRow)]
+pub struct Related {
+    pub links: bool,
+    pub children: bool,
+    pub approvals: bool,
+    pub watchers: bool,
+    pub attachments: bool,
+}
+
+pub async fn related(conn: &mut PgConnection, ticket: TicketId) -> Result<Related> {
+    Ok(sqlx::query_as(
+        "select exists (select 1 from ticket_links where from_ticket = $1)
+                or exists (select 1 from ticket_links where to_ticket = $1) as links,
+                exists (select 1 from tickets where parent_id = $1) as children,
+                exists (select 1 from approval_rounds where ticket_id = $1) as approvals,
+                exists (select 1 from ticket_watchers where ticket_id = $1) as watchers,
+                exists (select 1 from attachments where ticket_id = $1) as attachments",
+    )
+    .bind(ticket)
+    .fetch_one(conn)
+    .await?)
+}
+
 /// A ticket as its page shows it.
 #[derive(Debug, Clone, FromRow)]
 pub struct Ticket {

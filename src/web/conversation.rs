@@ -108,6 +108,7 @@ pub(super) async fn part(
     see_internal: bool,
     last_event: i64,
     kept: &Kept,
+    related: tickets::Related,
 ) -> Result<Conversation> {
     let facts = ticket.facts();
     let can = |action| policy::decide(actor, action, Target::Ticket(&facts)).allowed();
@@ -134,13 +135,18 @@ pub(super) async fn part(
         _ => Vec::new(),
     };
     let key = ticket.key();
-    let attachments = attachments::list(conn, ticket.id, see_internal)
-        .await?
-        .iter()
-        .map(|a| view_of(&key, a))
-        .collect();
-    let watchers: Vec<WatcherView> = watchers::list(conn, ticket.id)
-        .await?
+    let attachments = if related.attachments {
+        attachments::list(conn, ticket.id, see_internal).await?
+    } else {
+        Vec::new()
+    };
+    let attachments = attachments.iter().map(|a| view_of(&key, a)).collect();
+    let watchers = if related.watchers {
+        watchers::list(conn, ticket.id).await?
+    } else {
+        Vec::new()
+    };
+    let watchers: Vec<WatcherView> = watchers
         .into_iter()
         .map(|w| WatcherView {
             me: w.user_id == actor.user_id,

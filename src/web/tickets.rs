@@ -910,8 +910,17 @@ pub(super) async fn ticket_page(
             });
         }
     }
-    let links = tickets::links::of(&mut conn, actor, ticket.id).await?;
-    let children = tickets::links::children(&mut conn, actor, ticket.id).await?;
+    let related = tickets::related(&mut conn, ticket.id).await?;
+    let links = if related.links {
+        tickets::links::of(&mut conn, actor, ticket.id).await?
+    } else {
+        Vec::new()
+    };
+    let children = if related.children {
+        tickets::links::children(&mut conn, actor, ticket.id).await?
+    } else {
+        Vec::new()
+    };
     let count = |what: &str| children.iter().filter(|c| c.rollup() == what).count();
     let rollup = (count("done"), count("open"), count("blocked"));
     let can_link = policy::decide(actor, Action::EditTicket, Target::Ticket(&facts)).allowed();
@@ -928,7 +937,11 @@ pub(super) async fn ticket_page(
     } else {
         Vec::new()
     };
-    let answers = approvals::rounds(&mut conn, ticket.id).await?;
+    let answers = if related.approvals {
+        approvals::rounds(&mut conn, ticket.id).await?
+    } else {
+        Vec::new()
+    };
     let my_approval = answers
         .iter()
         .any(|a| a.status == "pending" && a.approver_id == actor.user_id && a.decision.is_none());
@@ -975,6 +988,7 @@ pub(super) async fn ticket_page(
         acting.see_internal,
         last_event,
         &kept,
+        related,
     )
     .await?;
     let status = kept.status.unwrap_or(status_for(&kept.errors));
