@@ -129,8 +129,9 @@ pub async fn find_by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Pr
 /// (migration 0020 refuses updates and deletes) and process ids are random, so an entry stays
 /// right for every database this process talks to. Tickets read their definition at every
 /// view, change and filing; this keeps the read and the JSON parse to once per version.
-static DEFINITIONS: LazyLock<RwLock<HashMap<(ProcessId, i32), Arc<Definition>>>> =
-    LazyLock::new(Default::default);
+static DEFINITIONS: LazyLock<RwLock<Definitions>> = LazyLock::new(Default::default);
+
+type Definitions = HashMap<(ProcessId, i32), Arc<Definition>>;
 
 /// A published definition.
 pub async fn definition(

@@ -99,17 +99,28 @@ pub(super) struct Conversation {
     pub(super) script: String,
 }
 
+/// What the ticket page has found out before it builds the conversation part.
+pub(super) struct PageFacts {
+    pub see_internal: bool,
+    /// The newest timeline entry shown.
+    pub last_event: i64,
+    pub related: tickets::Related,
+}
+
 /// Builds the part for `ticket` (already checked visible) on the connection of the page.
 pub(super) async fn part(
     state: &AppState,
     conn: &mut PgConnection,
     actor: &Actor,
     ticket: &Ticket,
-    see_internal: bool,
-    last_event: i64,
+    page: PageFacts,
     kept: &Kept,
-    related: tickets::Related,
 ) -> Result<Conversation> {
+    let PageFacts {
+        see_internal,
+        last_event,
+        related,
+    } = page;
     let facts = ticket.facts();
     let can = |action| policy::decide(actor, action, Target::Ticket(&facts)).allowed();
     let can_note = see_internal;

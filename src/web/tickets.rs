@@ -985,10 +985,12 @@ pub(super) async fn ticket_page(
         &mut conn,
         actor,
         &ticket,
-        acting.see_internal,
-        last_event,
+        conversation::PageFacts {
+            see_internal: acting.see_internal,
+            last_event,
+            related,
+        },
         &kept,
-        related,
     )
     .await?;
     let status = kept.status.unwrap_or(status_for(&kept.errors));
