@@ -103,6 +103,21 @@ impl Desk {
         fin
     }
 
+    /// A new Agent L1 who is a member of the L1 group.
+    async fn l1_agent(&self, email: &str, name: &str) -> UserId {
+        let agent = self
+            .app
+            .create_user_with_role(email, name, "Agent L1")
+            .await;
+        sqlx::query("insert into group_members (group_id, user_id) values ($1::uuid, $2)")
+            .bind(&self.l1)
+            .bind(agent)
+            .execute(&self.app.pool)
+            .await
+            .unwrap();
+        agent
+    }
+
     /// The stored SLA columns equal a replay of the events alone.
     async fn assert_replay(&self, number: i64) -> sla::Replay {
         let id = self.id(number).await;
@@ -492,16 +507,7 @@ async fn the_assignee_list_follows_member_edits_made_anywhere() {
         .assert_contains(">Alice</option>")
         .assert_contains("Escalate to L2")
         .assert_not_contains("Bob");
-    let bob = d
-        .app
-        .create_user_with_role("bob@example.com", "Bob", "Agent L1")
-        .await;
-    sqlx::query("insert into group_members (group_id, user_id) values ($1::uuid, $2)")
-        .bind(&d.l1)
-        .bind(bob)
-        .execute(&d.app.pool)
-        .await
-        .unwrap();
+    let bob = d.l1_agent("bob@example.com", "Bob").await;
     sqlx::query("insert into groups (id, name, created_at) values ('00000000-0000-0000-0000-0000000000b3', 'L3', now())")
         .execute(&d.app.pool)
         .await
@@ -789,16 +795,7 @@ async fn colliding_transactions_are_a_conflict_not_a_server_error() {
 async fn counts_past_the_cap_are_remembered_per_person_and_smaller_ones_are_exact() {
     let mut d = desk().await;
     d.file("The first of many").await;
-    let bob = d
-        .app
-        .create_user_with_role("bob@example.com", "Bob", "Agent L1")
-        .await;
-    sqlx::query("insert into group_members (group_id, user_id) values ($1::uuid, $2)")
-        .bind(&d.l1)
-        .bind(bob)
-        .execute(&d.app.pool)
-        .await
-        .unwrap();
+    d.l1_agent("bob@example.com", "Bob").await;
     let queue = "/queues/list?group=mine&category=active&sort=sla";
     d.app.login("alice@example.com").await;
     d.app.get(queue).await.assert_contains("1 tickets");
