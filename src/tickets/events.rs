@@ -209,6 +209,39 @@ pub async fn record_returning_id(
     record_notifying(conn, ticket, actor, data, &Audience::default(), now).await
 }
 
+/// As `record`, notifying nobody: for an event whose news another event of the same action
+/// has already carried (the routing of a new ticket, announced by its `created` event).
+pub async fn record_unannounced(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    actor: Option<UserId>,
+    data: &EventData,
+    now: Timestamp,
+) -> Result<()> {
+    insert(conn, ticket, actor, data, now).await?;
+    Ok(())
+}
+
+async fn insert(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    actor: Option<UserId>,
+    data: &EventData,
+    now: Timestamp,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "insert into ticket_events (ticket_id, actor_id, kind, data, created_at)
+         values ($1, $2, $3, $4, $5) returning id",
+    )
+    .bind(ticket)
+    .bind(actor)
+    .bind(data.kind())
+    .bind(Json(data))
+    .bind(to_db(now))
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
 /// As `record_returning_id`, telling `also` of the event besides those its notice goes to
 /// (a process's `notify` effects): one notice per person, as their preferences and the
 /// ticket's visibility allow.
@@ -220,17 +253,7 @@ pub(super) async fn record_notifying(
     also: &Audience,
     now: Timestamp,
 ) -> Result<i64> {
-    let id: i64 = sqlx::query_scalar(
-        "insert into ticket_events (ticket_id, actor_id, kind, data, created_at)
-         values ($1, $2, $3, $4, $5) returning id",
-    )
-    .bind(ticket)
-    .bind(actor)
-    .bind(data.kind())
-    .bind(Json(data))
-    .bind(to_db(now))
-    .fetch_one(&mut *conn)
-    .await?;
+    let id = insert(conn, ticket, actor, data, now).await?;
     if let Some(mut notice) = super::notices::notice(data) {
         notice.audience.add(also);
         notifications::fan_out(conn, ticket, Some(id), actor, &notice, now).await?;

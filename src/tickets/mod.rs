@@ -299,6 +299,7 @@ pub async fn create(
     // the one recorded below: its clocks go into the insert, and the row is written once
     // (an update of the SLA columns rewrote every index of the new row; docs/benchmarks.md).
     let plain = initial.approval.is_none() && initial.on_enter.is_empty();
+    let routed = triage::routed_group(conn, project.id, process.id, system_id, site_id).await?;
     let sla = if plain {
         let events = [(Some(actor.user_id), created.clone(), now)];
         sla::replay_events(conn, project.id, Some(process.id), actor.user_id, &events).await?
@@ -309,11 +310,12 @@ pub async fn create(
         "insert into tickets (id, project_id, number, title, description_md, description_html,
                               requester_id, org_unit_id, process_id, process_version, state, state_category,
                               field_values, system_id, site_id, parent_id, created_at, updated_at,
+                              assignee_group_id,
                               sla_policy_id, first_response_due, resolution_due, sla_due, sla_warn_at,
                               sla_paused, first_response_breached_at, resolution_breached_at,
                               first_response_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17,
-                 $18, $19, $20, $21, $22, $23, $24, $25, $26)",
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
     )
     .bind(id)
     .bind(project.id)
@@ -331,7 +333,8 @@ pub async fn create(
     .bind(system_id)
     .bind(site_id)
     .bind(input.parent_id)
-    .bind(to_db(now));
+    .bind(to_db(now))
+    .bind(routed.as_ref().map(|(group, _)| *group));
     sla::bind_clocks(insert, &sla)
         .execute(&mut *conn)
         .await
@@ -341,8 +344,13 @@ pub async fn create(
                 "Something chosen in the form no longer exists.",
             )(Error::Db(e))
         })?;
+    // The group hears of the ticket from this event (its notice goes to the ticket's group);
+    // the routing is recorded after it without a second notice.
     record(conn, id, Some(actor.user_id), &created, now).await?;
-    triage::route(conn, id, &project, process.id, system_id, site_id, now).await?;
+    if let Some((_, group)) = routed {
+        events::record_unannounced(conn, id, None, &EventData::GroupAssigned { group }, now)
+            .await?;
+    }
     if !plain {
         let this = find_for_system(conn, id).await?;
         flow::enter(conn, Some(actor), &this, &def, &initial.key, now).await?;

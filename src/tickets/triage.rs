@@ -7,11 +7,10 @@ use jiff::Timestamp;
 use sqlx::PgConnection;
 
 use super::{EventData, Ticket, record, touch};
-use crate::core::ids::{GroupId, OrgUnitId, ProcessId, ProjectId, SystemId, TicketId, UserId};
+use crate::core::ids::{GroupId, OrgUnitId, ProcessId, ProjectId, SystemId, UserId};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{self, Action, Actor, Target};
-use crate::projects::Project;
 
 pub const DEFAULT_PRIORITY: i16 = 3;
 pub const PRIORITIES: [(i16, &str); 4] = [
@@ -99,18 +98,17 @@ pub async fn save_matrix(
     Ok(())
 }
 
-/// Gives a new ticket the group of the first routing rule that matches it; without one,
-/// the support group of the system it is about.
-pub async fn route(
+/// The group a new ticket goes to: that of the first routing rule that matches it; without
+/// one, the support group of the system it is about. Asked before the ticket is inserted, so
+/// the row is written once with its group.
+pub async fn routed_group(
     conn: &mut PgConnection,
-    ticket: TicketId,
-    project: &Project,
+    project: ProjectId,
     process: ProcessId,
     system: Option<SystemId>,
     site: Option<OrgUnitId>,
-    now: Timestamp,
-) -> Result<()> {
-    let group: Option<(GroupId, String)> = sqlx::query_as(
+) -> Result<Option<(GroupId, String)>> {
+    Ok(sqlx::query_as(
         "select g.id, g.name from (
              select r.group_id, 0 as rank, r.position from routing_rules r
              where r.project_id = $1
@@ -123,30 +121,12 @@ pub async fn route(
          ) m join groups g on g.id = m.group_id
          order by m.rank, m.position limit 1",
     )
-    .bind(project.id)
+    .bind(project)
     .bind(process)
     .bind(system)
     .bind(site)
     .fetch_optional(&mut *conn)
-    .await?;
-    let Some((group, name)) = group else {
-        return Ok(());
-    };
-    sqlx::query(
-        "update tickets set assignee_group_id = $2 where id = $1 and assignee_group_id is null",
-    )
-    .bind(ticket)
-    .bind(group)
-    .execute(&mut *conn)
-    .await?;
-    record(
-        conn,
-        ticket,
-        None,
-        &EventData::GroupAssigned { group: name },
-        now,
-    )
-    .await
+    .await?)
 }
 
 fn allowed(actor: &Actor, action: Action, ticket: &Ticket) -> Result<()> {

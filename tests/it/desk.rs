@@ -493,6 +493,43 @@ async fn the_filter_lists_follow_reference_edits_made_anywhere() {
     );
 }
 
+/// A routed ticket is written with its group; the history records the filing and then the
+/// routing, and each member of the group hears of it once.
+#[tokio::test]
+async fn a_routed_ticket_is_filed_into_its_group_and_announced_once() {
+    let mut d = desk().await;
+    d.l1_agent("bob@example.com", "Bob").await;
+    d.file("Printer on fire").await;
+    assert_eq!(
+        d.app
+            .count("select count(*) from tickets t join groups g on g.id = t.assignee_group_id where t.number = 1 and g.name = 'L1'")
+            .await,
+        1
+    );
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "select e.kind from ticket_events e join tickets t on t.id = e.ticket_id where t.number = 1 order by e.id",
+    )
+    .fetch_all(&d.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(kinds, ["created", "group_assigned"]);
+    for agent in ["alice@example.com", "bob@example.com"] {
+        let texts: Vec<String> = sqlx::query_scalar(
+            "select n.text from notifications n join users u on u.id = n.user_id where u.email = $1 and n.kind = 'new_in_group'",
+        )
+        .bind(agent)
+        .fetch_all(&d.app.pool)
+        .await
+        .unwrap();
+        assert_eq!(texts, ["filed a new ticket"], "{agent}");
+    }
+    d.app.login("alice@example.com").await;
+    d.app
+        .get("/tickets/HD-1")
+        .await
+        .assert_contains("assigned it to L1");
+}
+
 /// The triage panel's members and next tier come from the per-instance reference cache: a
 /// membership, a rename, a deactivation or a new next tier made outside this process shows
 /// on the next view.
