@@ -126,9 +126,11 @@ pub async fn find_by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Pr
 }
 
 /// Published definitions already read, by process and version: a version never changes
-/// (migration 0020 refuses updates and deletes) and process ids are random, so an entry stays
-/// right for every database this process talks to. Tickets read their definition at every
-/// view, change and filing; this keeps the read and the JSON parse to once per version.
+/// once its publishing commits (migration 0020 refuses updates and deletes) and process ids
+/// are random, so an entry stays right for every database this process talks to. A version
+/// read by the transaction that publishes it is not kept: that transaction may still roll
+/// back. Tickets read their definition at every view, change and filing; this keeps the read
+/// and the JSON parse to once per version.
 static DEFINITIONS: LazyLock<RwLock<Definitions>> = LazyLock::new(Default::default);
 
 type Definitions = HashMap<(ProcessId, i32), Arc<Definition>>;
@@ -146,15 +148,20 @@ pub async fn definition(
     if let Some(def) = cached {
         return Ok(def);
     }
-    let def: Option<Json<Definition>> = sqlx::query_scalar(
-        "select definition from process_versions where process_id = $1 and version = $2",
+    // `own`: written by this very transaction (`publish` runs in a top-level transaction).
+    let row: Option<(Json<Definition>, Option<bool>)> = sqlx::query_as(
+        "select definition, xmin = pg_current_xact_id_if_assigned()::xid as own
+         from process_versions where process_id = $1 and version = $2",
     )
     .bind(id)
     .bind(version)
     .fetch_optional(conn)
     .await?;
-    let def = Arc::new(def.ok_or(Error::NotFound)?.0);
-    if let Ok(mut known) = DEFINITIONS.write() {
+    let (def, own) = row.ok_or(Error::NotFound)?;
+    let def = Arc::new(def.0);
+    if own != Some(true)
+        && let Ok(mut known) = DEFINITIONS.write()
+    {
         known.insert((id, version), def.clone());
     }
     Ok(def)

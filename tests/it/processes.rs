@@ -843,3 +843,40 @@ async fn a_bug_is_a_duplicate_only_of_a_ticket_one_can_see_and_only_its_requeste
     .assert_redirect_to("/tickets/HD-1");
     assert_eq!(state_of(&app, 1).await, "closed");
 }
+
+/// Published definitions are cached per process and version. A version read by the
+/// transaction that publishes it is not kept: when that transaction rolls back, the next
+/// version with the same number is another definition.
+#[tokio::test]
+async fn a_definition_read_before_its_publishing_commits_is_not_cached() {
+    use sqlx::Connection;
+    use unitrack::processes::{self, ProcessFile};
+
+    let app = TestApp::new().await;
+    let mut conn = app.pool.acquire().await.unwrap();
+    let mut file = ProcessFile::parse(LOAN).unwrap();
+    let id = processes::upsert(&mut conn, &file, t0()).await.unwrap();
+    let label_of = |def: &unitrack::engine::workflow::Definition| def.fields[0].label.clone();
+
+    let mut tx = conn.begin().await.unwrap();
+    let version = processes::publish(&mut tx, id, &[], None, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    let seen = processes::definition(&mut tx, id, version).await.unwrap();
+    assert_eq!(label_of(&seen), "Borrower");
+    tx.rollback().await.unwrap();
+
+    file.definition.fields[0].label = "Lender".into();
+    processes::upsert(&mut conn, &file, t0()).await.unwrap();
+    let again = processes::publish(&mut conn, id, &[], None, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, version, "the rolled-back number is taken again");
+    let def = processes::definition(&mut conn, id, version).await.unwrap();
+    assert_eq!(label_of(&def), "Lender");
+    // Committed versions are kept, and still right on the next read.
+    let def = processes::definition(&mut conn, id, version).await.unwrap();
+    assert_eq!(label_of(&def), "Lender");
+}
