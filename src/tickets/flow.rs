@@ -3,6 +3,7 @@
 //! event for every change.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use sqlx::PgConnection;
@@ -50,10 +51,7 @@ fn check_version(ticket: &Ticket, input: &Input) -> Result<()> {
     }
 }
 
-async fn definition_of(
-    conn: &mut PgConnection,
-    ticket: &Ticket,
-) -> Result<std::sync::Arc<Definition>> {
+async fn definition_of(conn: &mut PgConnection, ticket: &Ticket) -> Result<Arc<Definition>> {
     ticket.definition(conn).await?.ok_or_else(|| {
         Error::Invalid(FieldErrors::one(
             "transition",

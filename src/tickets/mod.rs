@@ -20,6 +20,7 @@ pub mod triage;
 pub mod watchers;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -467,10 +468,7 @@ impl Ticket {
     }
 
     /// The definition the ticket follows.
-    pub async fn definition(
-        &self,
-        conn: &mut PgConnection,
-    ) -> Result<Option<std::sync::Arc<Definition>>> {
+    pub async fn definition(&self, conn: &mut PgConnection) -> Result<Option<Arc<Definition>>> {
         match (self.process_id, self.process_version) {
             (Some(p), Some(v)) => Ok(Some(processes::definition(conn, p, v).await?)),
             _ => Ok(None),

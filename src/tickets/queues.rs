@@ -831,7 +831,7 @@ impl Labels {
         let labels = if rows.iter().all(known) {
             self
         } else {
-            fresh = reference(conn).await?.labels;
+            fresh = lists(conn).await?.labels;
             &fresh
         };
         for r in rows {
@@ -850,6 +850,28 @@ impl Labels {
 
 /// Loads the reference data; pages take it through `web::reference::ReferenceCache`.
 pub async fn reference(conn: &mut PgConnection) -> Result<Reference> {
+    let mut out = lists(conn).await?;
+    // Members of every group in one statement: a membership change, a rename or a
+    // deactivation bumps the reference version (migration 0020).
+    let members: Vec<(GroupId, String, String)> = sqlx::query_as(
+        "select m.group_id, u.id::text, u.display_name from group_members m
+         join users u on u.id = m.user_id where u.active
+         order by m.group_id, lower(u.display_name), u.id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (group, id, name) in members {
+        let team = out.teams.entry(group).or_default();
+        if team.members.len() < TEAM_LIMIT {
+            team.members.push((id, name));
+        }
+    }
+    Ok(out)
+}
+
+/// The reference data without the groups' members: the lists, the labels and each group's
+/// next tier.
+async fn lists(conn: &mut PgConnection) -> Result<Reference> {
     // One statement for the five lists (each is a round trip otherwise, on every page); an
     // `Append` of small sorted subqueries keeps their order.
     let rows: Vec<(String, uuid::Uuid, String, Option<String>)> = sqlx::query_as(
@@ -889,21 +911,6 @@ pub async fn reference(conn: &mut PgConnection) -> Result<Reference> {
             .entry(kind)
             .or_default()
             .push((id.to_string(), name));
-    }
-    // Members of every group in one statement: a membership change, a rename or a
-    // deactivation bumps the reference version (migration 0020).
-    let members: Vec<(GroupId, String, String)> = sqlx::query_as(
-        "select m.group_id, u.id::text, u.display_name from group_members m
-         join users u on u.id = m.user_id where u.active
-         order by m.group_id, lower(u.display_name), u.id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for (group, id, name) in members {
-        let team = out.teams.entry(group).or_default();
-        if team.members.len() < TEAM_LIMIT {
-            team.members.push((id, name));
-        }
     }
     Ok(out)
 }
