@@ -46,44 +46,9 @@ pub async fn enqueue(
     Ok(done.rows_affected() == 1)
 }
 
-/// Adds one job of `kind` per payload (each with its idempotency key, same order) in one
-/// statement, and wakes the job loops when the transaction commits. Returns how many were new.
-pub async fn enqueue_all(
-    conn: &mut PgConnection,
-    kind: &str,
-    payloads: &[Value],
-    keys: &[String],
-    now: Timestamp,
-) -> Result<u64> {
-    if payloads.is_empty() {
-        return Ok(0);
-    }
-    let done = sqlx::query(
-        "insert into jobs (kind, payload, idempotency_key, run_at, created_at)
-         select $1, p, k, $4, $4 from unnest($2::jsonb[], $3::text[]) as x(p, k)
-         on conflict (idempotency_key) do nothing",
-    )
-    .bind(kind)
-    .bind(payloads.iter().map(sqlx::types::Json).collect::<Vec<_>>())
-    .bind(keys)
-    .bind(to_db(now))
-    .execute(&mut *conn)
-    .await?;
-    wake(conn).await?;
-    Ok(done.rows_affected())
-}
-
-/// The channel the job loops listen on (see `runner`).
+/// The channel the job loops listen on (see `runner`). A trigger on `jobs` notifies it for
+/// every statement that adds jobs, delivered when that transaction commits (migration 0022).
 pub const WAKE_CHANNEL: &str = "unitrack_jobs";
-
-/// Tells every job loop to look for work now, once the caller's transaction commits.
-pub async fn wake(conn: &mut PgConnection) -> Result<()> {
-    sqlx::query("select pg_notify($1, '')")
-        .bind(WAKE_CHANNEL)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
 
 /// Claims the oldest due job of one of `kinds` for `lease`; `None` when there is none.
 pub async fn claim(

@@ -4,7 +4,7 @@
 //! key), then works off due jobs until none is left. Several instances share the queue
 //! through `claim`'s `SKIP LOCKED`.
 //!
-//! Besides its period, the loop wakes when a transaction that queued mail commits (`LISTEN`
+//! Besides its period, the loop wakes when a transaction that added jobs commits (`LISTEN`
 //! on `jobs::WAKE_CHANNEL`; every instance hears it, one claims each job), so mail
 //! leaves within a moment. Without a relay configured, mail jobs are not claimed: the mail
 //! stays queued.
@@ -33,7 +33,7 @@ pub const TICKET_SWEEP: &str = "ticket_sweep";
 pub const IMAP_POLL: &str = "imap_poll";
 const LEASE: SignedDuration = SignedDuration::from_mins(5);
 
-/// Runs until `stop` turns true, waking every `every` and whenever mail was queued.
+/// Runs until `stop` turns true, waking every `every` and whenever jobs were added.
 pub async fn run(
     pool: PgPool,
     clock: Arc<dyn Clock>,

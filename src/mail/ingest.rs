@@ -108,52 +108,51 @@ pub async fn ingest(
 ) -> Result<Outcome> {
     let sha256 = Sha256::digest(raw).to_vec();
     let message_id = parse::message_id_of(raw);
-    let mut tx = pool.begin().await?;
-    // Two deliveries of one message at once wait for each other here.
-    let lock_key = message_id.clone().unwrap_or_else(|| hex(&sha256));
-    sqlx::query("select pg_advisory_xact_lock(hashtext('mail_in:' || $1))")
-        .bind(&lock_key)
-        .execute(&mut *tx)
-        .await?;
-    // One statement per case, each the condition of its index (a `case` over both matched
-    // neither index and read every stored message).
-    let earlier: Option<(i64, String)> = match &message_id {
-        Some(message_id) => sqlx::query_as(
-            "select id, status from mail_in where message_id = $1 order by id limit 1",
-        )
-        .bind(message_id),
-        None => sqlx::query_as(
-            "select id, status from mail_in
-             where message_id is null and sha256 = $1 order by id limit 1",
-        )
-        .bind(&sha256),
-    }
-    .fetch_optional(&mut *tx)
+    // One statement, committed on its own: the message is safe before it is looked at. A
+    // second delivery of it (same Message-ID, or same bytes when it has none) inserts nothing;
+    // one arriving at the same moment waits here for the first to commit.
+    let conflict = match message_id {
+        Some(_) => "(message_id) where message_id is not null",
+        None => "(sha256) where message_id is null",
+    };
+    let stored: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "insert into mail_in (received_at, mailbox_id, source, raw, sha256, message_id)
+         values ($1, $2, $3, $4, $5, $6)
+         on conflict {conflict} do nothing returning id"
+    )))
+    .bind(to_db(now))
+    .bind(mailbox.id)
+    .bind(source.as_str())
+    .bind(raw)
+    .bind(&sha256)
+    .bind(&message_id)
+    .fetch_optional(pool)
     .await?;
-    let id = match earlier {
-        Some((id, status)) if status == "processed" || status == "ignored" => {
-            tx.commit().await?;
-            return Ok(Outcome::Duplicate { mail: id });
-        }
-        // Stored before but not (successfully) processed: try that row again.
-        Some((id, _)) => id,
+    let id = match stored {
+        Some(id) => id,
         None => {
-            sqlx::query_scalar(
-                "insert into mail_in (received_at, mailbox_id, source, raw, sha256, message_id)
-                 values ($1, $2, $3, $4, $5, $6) returning id",
-            )
-            .bind(to_db(now))
-            .bind(mailbox.id)
-            .bind(source.as_str())
-            .bind(raw)
-            .bind(&sha256)
-            .bind(&message_id)
-            .fetch_one(&mut *tx)
-            .await?
+            // One statement per case, each the condition of its index (a `case` over both
+            // matched neither index and read every stored message).
+            let (id, status): (i64, String) = match &message_id {
+                Some(message_id) => {
+                    sqlx::query_as("select id, status from mail_in where message_id = $1")
+                        .bind(message_id)
+                }
+                None => sqlx::query_as(
+                    "select id, status from mail_in where message_id is null and sha256 = $1",
+                )
+                .bind(&sha256),
+            }
+            .fetch_one(pool)
+            .await?;
+            if status == "processed" || status == "ignored" {
+                return Ok(Outcome::Duplicate { mail: id });
+            }
+            // Stored before but not (successfully) processed: try that row again.
+            id
         }
     };
-    tx.commit().await?;
-    process(pool, mailbox, id, limits, now).await
+    process(pool, mailbox, id, Some(raw), limits, now).await
 }
 
 /// Processes a stored message again ("process again" on Mail problems).
@@ -173,11 +172,7 @@ pub async fn reprocess(
     .await?;
     drop(conn);
     let mailbox = mailbox.ok_or(Error::NotFound)?;
-    process(pool, &mailbox, mail, limits, now).await
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    process(pool, &mailbox, mail, None, limits, now).await
 }
 
 /// What processing decided, before it is written on the row.
@@ -193,24 +188,31 @@ enum Done {
     Failed(String),
 }
 
+/// Processes stored message `mail`; `raw` is its text when the caller holds it already (a
+/// message can be tens of megabytes: it is not read back then).
 async fn process(
     pool: &PgPool,
     mailbox: &Mailbox,
     mail: i64,
+    raw: Option<&[u8]>,
     limits: Limits,
     now: Timestamp,
 ) -> Result<Outcome> {
     let mut tx = pool.begin().await?;
-    let row: Option<(Vec<u8>, String)> =
-        sqlx::query_as("select raw, status from mail_in where id = $1 for update")
-            .bind(mail)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let (raw, status) = row.ok_or(Error::NotFound)?;
+    // Locked: two deliveries or a "process again" of one message run one after the other.
+    let row: Option<(Option<Vec<u8>>, String)> = sqlx::query_as(
+        "select case when $2 then raw end, status from mail_in where id = $1 for update",
+    )
+    .bind(mail)
+    .bind(raw.is_none())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (stored, status) = row.ok_or(Error::NotFound)?;
     if status == "processed" || status == "ignored" {
         return Ok(Outcome::Duplicate { mail });
     }
-    let done = match handle(&mut tx, mailbox, mail, &raw, limits, now).await {
+    let raw = raw.or(stored.as_deref()).unwrap_or_default();
+    let done = match handle(&mut tx, mailbox, mail, raw, limits, now).await {
         Ok(done) => done,
         // Roll back whatever was half done; keep the message and say why. When the database
         // is gone, these fail too: the row stays `new` and the caller reports a temporary

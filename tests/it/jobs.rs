@@ -155,3 +155,58 @@ async fn a_job_whose_worker_vanished_is_taken_over_after_its_lease() {
         "kinds are separate"
     );
 }
+
+/// Adding jobs wakes the job loops of every instance (`LISTEN` on `jobs::WAKE_CHANNEL`) when
+/// the transaction commits; not before, not when it rolls back, and not when nothing was added
+/// (an idempotency key used before: the loop's own once-a-minute scheduling, a mail statement
+/// that found nobody to mail).
+#[tokio::test]
+async fn adding_jobs_wakes_the_loops_when_the_transaction_commits() {
+    let db = TestDb::new().await;
+    let now = t0();
+    let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
+        .await
+        .unwrap();
+    listener.listen(jobs::WAKE_CHANNEL).await.unwrap();
+    let quiet = std::time::Duration::from_millis(300);
+    let mut tx = db.pool.begin().await.unwrap();
+    jobs::enqueue(&mut tx, "test", &serde_json::json!({}), None, now, now)
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(quiet, listener.recv()).await.is_err(),
+        "no wake-up before the commit"
+    );
+    tx.rollback().await.unwrap();
+    assert!(
+        tokio::time::timeout(quiet, listener.recv()).await.is_err(),
+        "no wake-up for a rolled-back job"
+    );
+    let mut conn = db.pool.acquire().await.unwrap();
+    let key = Some("once");
+    assert!(
+        jobs::enqueue(&mut conn, "test", &serde_json::json!({}), key, now, now)
+            .await
+            .unwrap()
+    );
+    listener.recv().await.unwrap();
+    assert!(
+        !jobs::enqueue(&mut conn, "test", &serde_json::json!({}), key, now, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        tokio::time::timeout(quiet, listener.recv()).await.is_err(),
+        "no wake-up when nothing was added"
+    );
+    let mut tx = db.pool.begin().await.unwrap();
+    jobs::enqueue(&mut tx, "test", &serde_json::json!({}), None, now, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let woken = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+        .await
+        .expect("woken within five seconds")
+        .unwrap();
+    assert_eq!(woken.channel(), jobs::WAKE_CHANNEL);
+}

@@ -439,6 +439,52 @@ async fn arbitrary_bytes_never_panic_and_are_always_stored() {
     assert_eq!(cases, 60);
 }
 
+/// An MTA that times out and retries, or two ways in (SMTP and IMAP) that carry one message,
+/// deliver it twice at the same moment: it is stored once and makes one ticket. Both with a
+/// Message-ID and without one (then its bytes identify it).
+#[tokio::test]
+async fn one_message_delivered_many_times_at_once_is_stored_and_handled_once() {
+    let (app, mailbox) = app_with_mailbox().await;
+    let with_id = b"From: Rita <rita@example.com>\r\nTo: helpdesk@example.org\r\n\
+Subject: Scanner jams\r\nMessage-ID: <twice@example.com>\r\n\r\nIt jams.\r\n";
+    let without_id =
+        b"From: Rita <rita@example.com>\r\nTo: helpdesk@example.org\r\nSubject: Fax\r\n\r\nNo.\r\n";
+    for raw in [&with_id[..], &without_id[..]] {
+        let deliveries = (0..6).map(|_| {
+            mail::ingest(
+                &app.pool,
+                &mailbox,
+                raw,
+                Source::Smtp,
+                LIMITS,
+                app.clock.now_ts(),
+            )
+        });
+        let outcomes: Vec<Outcome> = futures_util::future::join_all(deliveries)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let words: Vec<String> = outcomes.iter().map(word).collect();
+        assert_eq!(
+            words.iter().filter(|w| w.starts_with("new ")).count(),
+            1,
+            "{words:?}"
+        );
+        assert_eq!(
+            words.iter().filter(|w| *w == "duplicate").count(),
+            5,
+            "{words:?}"
+        );
+        assert!(
+            outcomes.iter().all(|o| o.mail() == outcomes[0].mail()),
+            "all answers name the one stored message"
+        );
+    }
+    assert_eq!(app.count("select count(*) from mail_in").await, 2);
+    assert_eq!(app.count("select count(*) from tickets").await, 2);
+}
+
 /// `unitrack mail ingest` as an MTA runs it: the message on stdin, the answer in the exit
 /// status (sysexits).
 fn pipe(database_url: &str, mailbox: &str, raw: &[u8]) -> (Option<i32>, String) {

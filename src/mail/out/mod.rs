@@ -19,7 +19,6 @@ use uuid::Uuid;
 use crate::core::Result;
 use crate::core::ids::{TicketId, UserId};
 use crate::core::time::to_db;
-use crate::jobs;
 use crate::notifications::{self, Channel, Kind, Notice};
 
 pub use render::{check_crlf, normalise_crlf, one_line};
@@ -107,7 +106,8 @@ pub async fn queue_notice(
     now: Timestamp,
 ) -> Result<u64> {
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-        "insert into mail_out (id, ticket_id, user_id, to_address, kind, event_id, data, internal,
+        "with m as (
+         insert into mail_out (id, ticket_id, user_id, to_address, kind, event_id, data, internal,
                                created_at)
          select gen_random_uuid(), t.id, u.id, u.email, ",
     );
@@ -123,9 +123,8 @@ pub async fn queue_notice(
     if !notifications::push_recipients(&mut qb, ticket, actor, notice, Channel::Email) {
         return Ok(0);
     }
-    qb.push(DELIVERABLE).push(" returning id");
+    qb.push(DELIVERABLE).push(with_send_jobs());
     let ids: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
-    enqueue(conn, &ids, now).await?;
     Ok(ids.len() as u64)
 }
 
@@ -141,13 +140,15 @@ pub async fn queue_ack(
 ) -> Result<bool> {
     let since = now.saturating_sub(ACK_WINDOW).unwrap_or(now);
     let id: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "insert into mail_out (id, ticket_id, user_id, to_address, kind, answers, created_at)
+        "with m as (
+         insert into mail_out (id, ticket_id, user_id, to_address, kind, answers, created_at)
          select gen_random_uuid(), $1, u.id, u.email, 'ack', $3, $4 from users u
          where u.id = $2 and u.active {DELIVERABLE}
            and (select count(*) from mail_out a
                 where a.kind = 'ack' and lower(a.to_address) = lower(u.email)
                   and a.created_at > $5) < $6
-         returning id"
+         {}",
+        with_send_jobs()
     )))
     .bind(ticket)
     .bind(user)
@@ -157,13 +158,7 @@ pub async fn queue_ack(
     .bind(ACK_LIMIT)
     .fetch_optional(&mut *conn)
     .await?;
-    match id {
-        Some(id) => {
-            enqueue(conn, &[id], now).await?;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
+    Ok(id.is_some())
 }
 
 /// Queues a set-password link for `user`. False when the user may not be mailed.
@@ -174,32 +169,35 @@ pub async fn queue_set_password(
     now: Timestamp,
 ) -> Result<bool> {
     let id: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "insert into mail_out (id, user_id, to_address, kind, data, created_at)
+        "with m as (
+         insert into mail_out (id, user_id, to_address, kind, data, created_at)
          select gen_random_uuid(), u.id, u.email, 'set_password', $2, $3 from users u
          where u.id = $1 and u.active {DELIVERABLE}
-         returning id"
+         {}",
+        with_send_jobs()
     )))
     .bind(user)
     .bind(sqlx::types::Json(json!({ "link": link })))
     .bind(to_db(now))
     .fetch_optional(&mut *conn)
     .await?;
-    match id {
-        Some(id) => {
-            enqueue(conn, &[id], now).await?;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
+    Ok(id.is_some())
 }
 
-/// A job per mail (the mail id is the idempotency key), in one statement, and a wake-up for
-/// the job loops, delivered when the transaction commits.
-async fn enqueue(conn: &mut PgConnection, ids: &[Uuid], now: Timestamp) -> Result<()> {
-    let payloads: Vec<serde_json::Value> = ids.iter().map(|id| json!({ "id": id })).collect();
-    let keys: Vec<String> = ids.iter().map(|id| format!("{SEND_JOB}:{id}")).collect();
-    jobs::enqueue_all(conn, SEND_JOB, &payloads, &keys, now).await?;
-    Ok(())
+/// Ends a `with m as (insert into mail_out … ` opened by the caller: the insert returns its
+/// mails, each gets its send job (the mail id is the idempotency key) in the same statement,
+/// and the statement returns the mails' ids. The job loops wake when it commits (the `jobs`
+/// trigger).
+fn with_send_jobs() -> String {
+    format!(
+        " returning id, created_at),
+         j as (insert into jobs (kind, payload, idempotency_key, run_at, created_at)
+               select '{SEND_JOB}', jsonb_build_object('id', m.id), '{SEND_JOB}:' || m.id,
+                      m.created_at, m.created_at
+               from m
+               on conflict (idempotency_key) do nothing)
+         select id from m"
+    )
 }
 
 /// Was one of `message_ids` a mail of ours to `address`?
