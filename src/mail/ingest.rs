@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
 use super::parse::{self, Parsed};
-use super::{Mailbox, is_ours, out, sender, thread};
+use super::sender::{self, Sender};
+use super::{Mailbox, out, thread};
 use crate::core::ids::TicketId;
 use crate::core::time::to_db;
 use crate::core::{Error, Result};
@@ -323,20 +324,20 @@ async fn handle(
     let Some(from) = parsed.from.clone() else {
         return Ok(Done::Failed("no usable From address".into()));
     };
-    if is_ours(conn, &from).await? {
-        return Ok(Done::Ignored(format!(
-            "sent from our own address {from} (loop)"
-        )));
-    }
-    let sender = match sender::account(conn, &from, parsed.from_name.as_deref(), now).await? {
-        Some(user) => user,
-        None => {
-            return Ok(Done::Failed(format!(
-                "the account of {from} is deactivated"
-            )));
-        }
-    };
-    let actor = sender::actor(conn, sender, mailbox).await?;
+    let actor =
+        match sender::identify(conn, &from, parsed.from_name.as_deref(), mailbox, now).await? {
+            Sender::Account(actor) => actor,
+            Sender::Ours => {
+                return Ok(Done::Ignored(format!(
+                    "sent from our own address {from} (loop)"
+                )));
+            }
+            Sender::Deactivated => {
+                return Ok(Done::Failed(format!(
+                    "the account of {from} is deactivated"
+                )));
+            }
+        };
     let mut note = String::new();
     let mut found = None;
     let mut internal = false;
@@ -365,7 +366,7 @@ async fn handle(
     if found.is_none()
         && let Some(key) = parse::subject_tag(&parsed.subject)
     {
-        match thread::by_tag(conn, &key, sender).await? {
+        match thread::by_tag(conn, &key, actor.user_id).await? {
             Some(m) => {
                 let ticket = tickets::find_for_change_by_id(conn, &actor, m.ticket).await?;
                 found = Some((ticket, m.why));

@@ -161,16 +161,6 @@ pub async fn list(conn: &mut PgConnection) -> Result<Vec<Mailbox>> {
     .await?)
 }
 
-/// Is this one of our own addresses (a mail from it is a loop)?
-pub async fn is_ours(conn: &mut PgConnection, address: &str) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar("select exists (select 1 from mailboxes where address = lower($1))")
-            .bind(address)
-            .fetch_one(conn)
-            .await?,
-    )
-}
-
 /// A stored message that could not be processed, for "Mail problems".
 #[derive(Debug, Clone, FromRow)]
 pub struct Problem {

@@ -439,6 +439,56 @@ async fn arbitrary_bytes_never_panic_and_are_always_stored() {
     assert_eq!(cases, 60);
 }
 
+/// A deactivated account's mail is kept for Mail problems and opens nothing; a known sender's
+/// mail opens a ticket on their existing account (no second account for the same address in
+/// other letter case).
+#[tokio::test]
+async fn a_deactivated_senders_mail_is_kept_and_a_known_sender_keeps_their_account() {
+    let (app, mailbox) = app_with_mailbox().await;
+    app.create_user("gone@example.com", "Gone Person", false)
+        .await;
+    app.create_user("rita@example.com", "Rita Requester", false)
+        .await;
+    exec(
+        &app,
+        "update users set active = false where email = 'gone@example.com'",
+    )
+    .await;
+    let from = |who: &str, id: &str| {
+        format!(
+            "From: {who}\r\nTo: helpdesk@example.org\r\nSubject: Help\r\n\
+             Message-ID: <{id}@example.com>\r\n\r\nPlease.\r\n"
+        )
+    };
+    let ingest = |raw: String| {
+        let (pool, mailbox, now) = (app.pool.clone(), mailbox.clone(), app.clock.now_ts());
+        async move {
+            mail::ingest(&pool, &mailbox, raw.as_bytes(), Source::Smtp, LIMITS, now)
+                .await
+                .unwrap()
+        }
+    };
+    let gone = ingest(from("Gone <GONE@example.com>", "gone-1")).await;
+    assert_eq!(word(&gone), "failed");
+    assert!(why(&gone).contains("deactivated"), "{}", why(&gone));
+    let rita = ingest(from("Rita <Rita@Example.com>", "rita-1")).await;
+    assert!(word(&rita).starts_with("new "), "{}", word(&rita));
+    assert_eq!(
+        app.count("select count(*) from users where lower(email) in ('gone@example.com', 'rita@example.com')")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count(
+            "select count(*) from tickets t join users u on u.id = t.requester_id
+             where u.email = 'rita@example.com'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(app.count("select count(*) from tickets").await, 1);
+}
+
 /// An MTA that times out and retries, or two ways in (SMTP and IMAP) that carry one message,
 /// deliver it twice at the same moment: it is stored once and makes one ticket. Both with a
 /// Message-ID and without one (then its bytes identify it).
