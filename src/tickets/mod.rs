@@ -378,6 +378,12 @@ pub struct Related {
     pub attachments: bool,
 }
 
+/// The rows `load` reads when `has` (a `Related` flag) says there are some; else none, and
+/// no statement is sent (a future does nothing until awaited).
+pub async fn if_any<T>(has: bool, load: impl Future<Output = Result<Vec<T>>>) -> Result<Vec<T>> {
+    if has { load.await } else { Ok(Vec::new()) }
+}
+
 pub async fn related(conn: &mut PgConnection, ticket: TicketId) -> Result<Related> {
     Ok(sqlx::query_as(
         "select exists (select 1 from ticket_links where from_ticket = $1)

@@ -146,25 +146,24 @@ pub(super) async fn part(
         _ => Vec::new(),
     };
     let key = ticket.key();
-    let attachments = if related.attachments {
-        attachments::list(conn, ticket.id, see_internal).await?
-    } else {
-        Vec::new()
-    };
-    let attachments = attachments.iter().map(|a| view_of(&key, a)).collect();
-    let watchers = if related.watchers {
-        watchers::list(conn, ticket.id).await?
-    } else {
-        Vec::new()
-    };
-    let watchers: Vec<WatcherView> = watchers
-        .into_iter()
-        .map(|w| WatcherView {
-            me: w.user_id == actor.user_id,
-            id: w.user_id,
-            name: w.name,
-        })
-        .collect();
+    let attachments = tickets::if_any(
+        related.attachments,
+        attachments::list(conn, ticket.id, see_internal),
+    )
+    .await?
+    .iter()
+    .map(|a| view_of(&key, a))
+    .collect();
+    let watchers: Vec<WatcherView> =
+        tickets::if_any(related.watchers, watchers::list(conn, ticket.id))
+            .await?
+            .into_iter()
+            .map(|w| WatcherView {
+                me: w.user_id == actor.user_id,
+                id: w.user_id,
+                name: w.name,
+            })
+            .collect();
     Ok(Conversation {
         can_reply: can(Action::CommentPublic),
         can_note,

@@ -911,16 +911,16 @@ pub(super) async fn ticket_page(
         }
     }
     let related = tickets::related(&mut conn, ticket.id).await?;
-    let links = if related.links {
-        tickets::links::of(&mut conn, actor, ticket.id).await?
-    } else {
-        Vec::new()
-    };
-    let children = if related.children {
-        tickets::links::children(&mut conn, actor, ticket.id).await?
-    } else {
-        Vec::new()
-    };
+    let links = tickets::if_any(
+        related.links,
+        tickets::links::of(&mut conn, actor, ticket.id),
+    )
+    .await?;
+    let children = tickets::if_any(
+        related.children,
+        tickets::links::children(&mut conn, actor, ticket.id),
+    )
+    .await?;
     let count = |what: &str| children.iter().filter(|c| c.rollup() == what).count();
     let rollup = (count("done"), count("open"), count("blocked"));
     let can_link = policy::decide(actor, Action::EditTicket, Target::Ticket(&facts)).allowed();
@@ -937,11 +937,8 @@ pub(super) async fn ticket_page(
     } else {
         Vec::new()
     };
-    let answers = if related.approvals {
-        approvals::rounds(&mut conn, ticket.id).await?
-    } else {
-        Vec::new()
-    };
+    let answers =
+        tickets::if_any(related.approvals, approvals::rounds(&mut conn, ticket.id)).await?;
     let my_approval = answers
         .iter()
         .any(|a| a.status == "pending" && a.approver_id == actor.user_id && a.decision.is_none());
