@@ -362,8 +362,8 @@ async fn two_instances_send_each_of_10000_mails_exactly_once() {
             .await
             .unwrap();
 
-    // 10,000 state-change mails to tickets' requesters, written as `mail::out::queue_notice`
-    // writes them: a `mail_out` row and a `mail_send` job keyed by the mail id, one
+    // 10,000 state-change mails to tickets' requesters, written as a ticket event's fan-out
+    // (`notifications::push_fan_out`) writes them: a `mail_out` row and a `mail_send` job keyed by the mail id, one
     // transaction, and the wake-up the job loops listen for.
     let started = Instant::now();
     let mut tx = pool.begin().await.unwrap();

@@ -16,7 +16,7 @@ use crate::core::{Error, Result};
 use crate::engine::policy::{Action, Actor, Target, decide};
 use crate::engine::workflow::Category;
 use crate::tickets::attachments::{self, Upload};
-use crate::tickets::{self, EventData, NewTicket, Ticket, Visibility, flow};
+use crate::tickets::{self, EventData, NewTicket, ProcessChoice, Ticket, Visibility, flow};
 
 /// How a message reached us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -430,7 +430,9 @@ async fn open(
     } = *input;
     let new = NewTicket {
         project_id: Some(mailbox.project_id),
-        process_id: mailbox.process_id,
+        process: mailbox
+            .process_id
+            .map_or(ProcessChoice::Default, ProcessChoice::Id),
         title: clip(&parse::title_of(&parsed.subject), tickets::TITLE_MAX),
         description: clip(&parsed.text, tickets::TEXT_MAX),
         follow_up,

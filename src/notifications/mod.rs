@@ -1,17 +1,17 @@
 //! In-app notifications and each person's notification preferences. Owns `notifications`
 //! and `notification_preferences`.
 //!
-//! A notice is fanned out to its recipients with ONE `insert … select` in the caller's
-//! transaction (the ticket event's): who hears of it (`Audience`), never the actor, only
-//! people who may see the ticket (and its internal data, for internal notices) by the policy's
-//! SQL, and only those whose preference for that kind of event lets in-app notices through.
-//! `tickets::record` calls [`fan_out`] for every event that concerns people; jobs (SLA
-//! escalation) call [`notify_group`] or [`fan_out`] directly.
+//! A notice is fanned out to its recipients by the statement that writes its ticket event:
+//! who hears of it (`Audience`), never the actor, only people who may see the ticket (and its
+//! internal data, for internal notices) by the policy's SQL, and only those whose preference
+//! for that kind of event lets in-app notices (or mails) through.
+//! `tickets::record` appends [`push_fan_out`] to the statement that inserts each event that
+//! concerns people; the SLA escalation job calls [`notify_group`].
 //!
 //! Preferences: per kind of event, one switch per channel (in-app, e-mail). Defaults live in
-//! code ([`Kind::default_for`]); a user has rows only for kinds they changed. E-mail delivery
-//! reads the same rows through [`push_wants`] with [`Channel::Email`]: [`fan_out`] also queues
-//! the mails (`mail::out`), which sends them.
+//! code ([`Kind::default_for`]); a user has rows only for kinds they changed. [`push_fan_out`]
+//! reads both switches in its one statement, and also queues the mails (`mail::out`), which
+//! sends them.
 
 use jiff::Timestamp;
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
@@ -38,15 +38,6 @@ pub enum Kind {
 pub enum Channel {
     InApp,
     Email,
-}
-
-impl Channel {
-    fn column(self) -> &'static str {
-        match self {
-            Channel::InApp => "in_app",
-            Channel::Email => "email",
-        }
-    }
 }
 
 impl Kind {
@@ -161,8 +152,14 @@ impl Audience {
         self.group = self.group.or(other.group);
     }
 
-    /// The union members of the recipients sub-select, one per part of the audience.
-    fn push_members(&self, qb: &mut QueryBuilder<Postgres>) -> bool {
+    /// Nobody hears of it.
+    pub fn is_empty(&self) -> bool {
+        *self == Audience::default()
+    }
+
+    /// The union members of the recipients sub-select, one per part of the audience (which
+    /// is not empty).
+    fn push_members(&self, qb: &mut QueryBuilder<Postgres>) {
         let mut first = true;
         let mut next = |qb: &mut QueryBuilder<Postgres>| {
             if !first {
@@ -203,7 +200,6 @@ impl Audience {
             qb.push("select xg.user_id from group_members xg where xg.group_id = ")
                 .push_bind(group);
         }
-        !first
     }
 }
 
@@ -225,80 +221,92 @@ impl Notice {
     }
 }
 
-/// Appends the SQL truth "the user `user` (an alias of `users`) wants notices of `kind` by
-/// `channel`": their stored choice, else the default in code.
-pub fn push_wants(qb: &mut QueryBuilder<Postgres>, user: &str, kind: Kind, channel: Channel) {
-    qb.push(format_args!(
-        "coalesce((select np.{} from notification_preferences np where np.user_id = {user}.id and np.kind = ",
-        channel.column()
-    ));
-    qb.push_bind(kind.key());
-    qb.push("), ");
-    qb.push_bind(kind.default_for(channel));
-    qb.push(")");
+/// The ticket event a notice tells of, as the statement that fans it out knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventRef {
+    /// None (an SLA breach found by a job).
+    None,
+    /// The event inserted by the statement's CTE `e` (`tickets::events`).
+    Inserted,
 }
 
-/// Writes the notice for each of its recipients, in one statement; returns how many got it.
-/// `event` is the ticket event it tells of; `actor` (who did it) never gets it. Those who want
-/// it by e-mail get a mail in the outbox too (`mail::out::queue_notice`), in the same
-/// transaction.
-pub async fn fan_out(
-    conn: &mut PgConnection,
+impl EventRef {
+    fn sql(self) -> &'static str {
+        match self {
+            EventRef::None => "null::bigint",
+            EventRef::Inserted => "(select id from e)",
+        }
+    }
+}
+
+/// Appends the CTEs (without a leading `with` or comma) that fan `notice` out: `recipients`,
+/// `n` (the in-app notices) and, through `mail::out::push_notice_mails`, the mails of those
+/// who want it by e-mail with their send jobs. Who may hear of it is worked out once for both
+/// channels, and the caller's statement writes it together with its event. `actor` (who did
+/// it) never gets it. The audience must not be empty (`Audience::is_empty`).
+pub(crate) fn push_fan_out(
+    qb: &mut QueryBuilder<Postgres>,
     ticket: TicketId,
-    event: Option<i64>,
+    event: EventRef,
     actor: Option<UserId>,
     notice: &Notice,
     now: Timestamp,
-) -> Result<u64> {
-    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-        "insert into notifications (user_id, ticket_id, event_id, kind, actor_id, text, created_at)
-         select u.id, t.id, ",
+) {
+    qb.push("recipients as (");
+    push_recipients(qb, ticket, actor, notice);
+    qb.push(
+        "), n as (
+         insert into notifications (user_id, ticket_id, event_id, kind, actor_id, text, created_at)
+         select user_id, ",
     );
-    qb.push_bind(event)
-        .push(", ")
+    qb.push_bind(ticket)
+        .push(format_args!(", {}, ", event.sql()))
         .push_bind(notice.kind.key())
         .push(", ")
         .push_bind(actor)
         .push(", ")
         .push_bind(&notice.text)
         .push(", ")
-        .push_bind(to_db(now));
-    if !push_recipients(&mut qb, ticket, actor, notice, Channel::InApp) {
-        return Ok(0);
-    }
-    let done = qb.build().execute(&mut *conn).await?.rows_affected();
-    crate::mail::out::queue_notice(conn, ticket, event, actor, notice, now).await?;
-    Ok(done)
+        .push_bind(to_db(now))
+        .push(" from recipients where in_app returning 1)");
+    crate::mail::out::push_notice_mails(qb, ticket, event.sql(), notice, now);
 }
 
-/// Appends ` from tickets t … join users u … where …`: the users `u` who hear of `notice`
-/// about the ticket `t` by `channel` (active, not the actor, wanting it, allowed to see it).
-/// False when the audience is empty (nothing appended that can run).
-pub fn push_recipients(
+/// Appends `select …`: the users who hear of `notice` about `ticket` (active, not the actor,
+/// allowed to see it), each with their e-mail address and whether they want it in the app
+/// (`in_app`) and by e-mail (`by_mail`: also deliverable): their stored choice for the kind,
+/// else the default in code.
+fn push_recipients(
     qb: &mut QueryBuilder<Postgres>,
     ticket: TicketId,
     actor: Option<UserId>,
     notice: &Notice,
-    channel: Channel,
-) -> bool {
-    qb.push(" from tickets t cross join lateral (");
-    if !notice.audience.push_members(qb) {
-        return false;
-    }
-    qb.push(") r(user_id) join users u on u.id = r.user_id where t.id = ")
-        .push_bind(ticket)
-        .push(" and u.active");
+) {
+    qb.push("select u.id as user_id, u.email, coalesce(np.in_app, ")
+        .push_bind(notice.kind.default_for(Channel::InApp))
+        .push(") as in_app, coalesce(np.email, ")
+        .push_bind(notice.kind.default_for(Channel::Email))
+        .push(format_args!(
+            "){} as by_mail from tickets t cross join lateral (",
+            crate::mail::out::DELIVERABLE
+        ));
+    notice.audience.push_members(qb);
+    qb.push(
+        ") r(user_id) join users u on u.id = r.user_id
+         left join notification_preferences np on np.user_id = u.id and np.kind = ",
+    )
+    .push_bind(notice.kind.key())
+    .push(" where t.id = ")
+    .push_bind(ticket)
+    .push(" and u.active");
     if let Some(actor) = actor {
         qb.push(" and u.id <> ").push_bind(actor);
     }
-    qb.push(" and ");
-    push_wants(qb, "u", notice.kind, channel);
     if notice.is_internal() {
         policy::push_user_may_see_internal(qb, "u", "t");
     } else {
         policy::push_user_may_view(qb, "u", "t");
     }
-    true
 }
 
 /// Tells the members of `group` about `ticket` (e.g. an SLA breach), as the system: only
@@ -320,7 +328,11 @@ pub async fn notify_group(
         internal: false,
         text: text.to_owned(),
     };
-    fan_out(conn, ticket, None, None, &notice, now).await
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("with ");
+    push_fan_out(&mut qb, ticket, EventRef::None, None, &notice, now);
+    qb.push(" select count(*) from n");
+    let told: i64 = qb.build_query_scalar().fetch_one(conn).await?;
+    Ok(u64::try_from(told).unwrap_or_default())
 }
 
 /// The bell's number, as a column of a query over `users u` (the session load): unread
@@ -536,10 +548,16 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_audience_writes_nothing() {
+    fn an_audience_is_empty_only_without_anyone_and_lists_each_part_once() {
+        assert!(Audience::default().is_empty());
+        assert!(!Audience::participants().is_empty());
+        let group = Audience {
+            group: Some(GroupId::new()),
+            ..Audience::default()
+        };
+        assert!(!group.is_empty());
         let mut qb = QueryBuilder::new("");
-        assert!(!Audience::default().push_members(&mut qb));
-        assert!(Audience::participants().push_members(&mut qb));
+        Audience::participants().push_members(&mut qb);
         assert_eq!(qb.sql().as_str().matches(" union ").count(), 3);
     }
 }

@@ -184,16 +184,3 @@ pub async fn find_by_key(conn: &mut PgConnection, key: &str) -> Result<Option<Pr
             .await?,
     )
 }
-
-/// Takes the next ticket number of a project from its sequence (migration 0016): unique
-/// and without a lock, so filings into one project commit in parallel. A transaction that
-/// rolls back after this leaves a gap.
-pub async fn take_ticket_number(conn: &mut PgConnection, id: ProjectId) -> Result<(String, i64)> {
-    let row: (String, i64) = sqlx::query_as(
-        "select key, nextval(ticket_number_sequence(id)::regclass) from projects where id = $1",
-    )
-    .bind(id)
-    .fetch_one(conn)
-    .await?;
-    Ok(row)
-}

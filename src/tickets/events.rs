@@ -2,13 +2,13 @@
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
 use sqlx::types::Json;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::core::Result;
 use crate::core::ids::{ProjectId, TicketId, UserId};
 use crate::core::time::to_db;
-use crate::notifications::{self, Audience};
+use crate::notifications::{self, Audience, EventRef};
 
 /// What happened, as stored in `ticket_events.data`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -184,8 +184,8 @@ impl EventData {
     }
 }
 
-/// Appends an event. The only writer of `ticket_events`. Those it concerns are notified in
-/// the same transaction (one statement, see `notifications::fan_out`).
+/// Appends an event. The only writer of `ticket_events`. Those it concerns are notified by
+/// the same statement (see `notifications::push_fan_out`).
 pub async fn record(
     conn: &mut PgConnection,
     ticket: TicketId,
@@ -218,33 +218,39 @@ pub async fn record_unannounced(
     data: &EventData,
     now: Timestamp,
 ) -> Result<()> {
-    insert(conn, ticket, actor, data, now).await?;
+    let mut qb = insert(ticket, actor, data, now);
+    qb.push(" select id from e");
+    qb.build().execute(&mut *conn).await?;
     Ok(())
 }
 
-async fn insert(
-    conn: &mut PgConnection,
+/// `with e as (insert into ticket_events … returning id)`: the statement that writes an event
+/// and, in further CTEs, its notice.
+fn insert(
     ticket: TicketId,
     actor: Option<UserId>,
     data: &EventData,
     now: Timestamp,
-) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "insert into ticket_events (ticket_id, actor_id, kind, data, created_at)
-         values ($1, $2, $3, $4, $5) returning id",
-    )
-    .bind(ticket)
-    .bind(actor)
-    .bind(data.kind())
-    .bind(Json(data))
-    .bind(to_db(now))
-    .fetch_one(&mut *conn)
-    .await?)
+) -> QueryBuilder<Postgres> {
+    let mut qb = QueryBuilder::new(
+        "with e as (insert into ticket_events (ticket_id, actor_id, kind, data, created_at) values (",
+    );
+    qb.push_bind(ticket)
+        .push(", ")
+        .push_bind(actor)
+        .push(", ")
+        .push_bind(data.kind())
+        .push(", ")
+        .push_bind(Json(data))
+        .push(", ")
+        .push_bind(to_db(now))
+        .push(") returning id)");
+    qb
 }
 
 /// As `record_returning_id`, telling `also` of the event besides those its notice goes to
 /// (a process's `notify` effects): one notice per person, as their preferences and the
-/// ticket's visibility allow.
+/// ticket's visibility allow. The event and its notices and mails are one statement.
 pub(super) async fn record_notifying(
     conn: &mut PgConnection,
     ticket: TicketId,
@@ -253,12 +259,19 @@ pub(super) async fn record_notifying(
     also: &Audience,
     now: Timestamp,
 ) -> Result<i64> {
-    let id = insert(conn, ticket, actor, data, now).await?;
-    if let Some(mut notice) = super::notices::notice(data) {
-        notice.audience.add(also);
-        notifications::fan_out(conn, ticket, Some(id), actor, &notice, now).await?;
+    let notice = super::notices::notice(data)
+        .map(|mut notice| {
+            notice.audience.add(also);
+            notice
+        })
+        .filter(|notice| !notice.audience.is_empty());
+    let mut qb = insert(ticket, actor, data, now);
+    if let Some(notice) = &notice {
+        qb.push(", ");
+        notifications::push_fan_out(&mut qb, ticket, EventRef::Inserted, actor, notice, now);
     }
-    Ok(id)
+    qb.push(" select id from e");
+    Ok(qb.build_query_scalar().fetch_one(&mut *conn).await?)
 }
 
 /// One entry of a ticket's timeline.

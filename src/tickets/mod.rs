@@ -23,9 +23,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use serde::Deserialize;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder, Row as _};
 
 use crate::core::ids::{
     GroupId, OrgUnitId, ProcessId, ProjectId, SystemId, TicketId, TicketKey, UserId,
@@ -45,24 +44,31 @@ pub const TEXT_MAX: usize = 50_000;
 /// The process used when none is chosen (e.g. a quick request).
 pub const DEFAULT_PROCESS: &str = "question";
 
+/// Which process a new ticket follows.
+#[derive(Debug, Clone, Default)]
+pub enum ProcessChoice {
+    /// `DEFAULT_PROCESS` (e.g. a quick request).
+    #[default]
+    Default,
+    Id(ProcessId),
+    /// As a form names it.
+    Key(String),
+}
+
 /// What a person typed to file a ticket.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct NewTicket {
     pub project_id: Option<ProjectId>,
-    pub process_id: Option<ProcessId>,
+    pub process: ProcessChoice,
     pub title: String,
     pub description: String,
     /// Process field values as sent by the form (field key → values).
-    #[serde(default)]
     pub values: BTreeMap<String, Vec<String>>,
     /// A sub-task's parent.
-    #[serde(default)]
     pub parent_id: Option<TicketId>,
     /// The site or business unit (when the process has no site field of its own).
-    #[serde(default)]
     pub site_id: Option<OrgUnitId>,
     /// An earlier request this one follows up (too old to reopen): linked "relates to".
-    #[serde(default)]
     pub follow_up: Option<TicketId>,
 }
 
@@ -204,13 +210,14 @@ pub async fn create(
         }
         Some(_) => {}
     }
-    let process = match input.process_id {
-        Some(id) => processes::find(conn, id).await.ok(),
-        None => processes::find_by_key(conn, DEFAULT_PROCESS).await?,
+    let process = match &input.process {
+        ProcessChoice::Default => processes::find_by_key(conn, DEFAULT_PROCESS).await?,
+        ProcessChoice::Id(id) => processes::find(conn, *id).await.ok(),
+        ProcessChoice::Key(key) => processes::find_by_key(conn, key).await?,
     };
     let process = process.filter(|p| p.active && p.version.is_some());
     let (Some(project), Some(process)) = (project, process) else {
-        if input.process_id.is_some() || errors.is_empty() {
+        if !matches!(input.process, ProcessChoice::Default) || errors.is_empty() {
             errors.add("process_id", "Choose what kind of request this is.");
         }
         return Err(Error::Invalid(errors));
@@ -285,7 +292,6 @@ pub async fn create(
     errors.into_result()?;
     let (system_id, site_id) = references(&def, &values);
     let site_id = site_id.or(input.site_id);
-    let (project_key, number) = projects::take_ticket_number(conn, project.id).await?;
     let id = TicketId::new();
     let title = input.title.trim();
     let html = markdown::render(&input.description);
@@ -315,12 +321,13 @@ pub async fn create(
                               sla_policy_id, first_response_due, resolution_due, sla_due, sla_warn_at,
                               sla_paused, first_response_breached_at, resolution_breached_at,
                               first_response_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17,
-                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
+         values ($1, $2, nextval(ticket_number_sequence($2)::regclass), $3, $4, $5, $6, $7, $8,
+                 $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18, $19, $20, $21, $22, $23,
+                 $24, $25, $26)
+         returning number",
     )
     .bind(id)
     .bind(project.id)
-    .bind(number)
     .bind(title)
     .bind(&input.description)
     .bind(html.as_str())
@@ -336,9 +343,13 @@ pub async fn create(
     .bind(input.parent_id)
     .bind(to_db(now))
     .bind(routed.as_ref().map(|(group, _)| *group));
-    sla::bind_clocks(insert, &sla)
-        .execute(&mut *conn)
+    // The number comes from the project's own sequence (migration 0016): unique and without a
+    // lock, so filings into one project commit in parallel; a filing that rolls back leaves a
+    // gap.
+    let number: i64 = sla::bind_clocks(insert, &sla)
+        .fetch_one(&mut *conn)
         .await
+        .and_then(|row| row.try_get(0))
         .map_err(|e| {
             crate::core::error::missing_reference(
                 "form",
@@ -362,7 +373,7 @@ pub async fn create(
         links::connect(conn, actor.user_id, &this, &earlier, "relates_to", now).await?;
         touch(conn, earlier.id, now).await?;
     }
-    let key = format!("{project_key}-{number}");
+    let key = format!("{}-{number}", project.key);
     TicketKey::parse(&key).ok_or_else(|| Error::Internal(anyhow::anyhow!("bad key {key}")))
 }
 

@@ -27,7 +27,7 @@ use crate::engine::workflow::{Acting, Definition, Field, FieldKind, Mode, Value}
 use crate::processes::{self, Process};
 use crate::projects::{self, Project};
 use crate::tickets::queues::Reference;
-use crate::tickets::{self, EventData, NewTicket, Ticket, approvals, flow, triage};
+use crate::tickets::{self, EventData, NewTicket, ProcessChoice, Ticket, approvals, flow, triage};
 
 const PAGE_SIZE: i64 = 25;
 
@@ -352,13 +352,8 @@ async fn new_page(
         }
     }
     let get = |k: &str| named.get(k).cloned().unwrap_or_default();
-    let mut shown: Vec<&str> = vec![
-        "project_id",
-        "title",
-        "description",
-        "process_id",
-        "follow_up",
-    ];
+    // A process error shows above the form, under the kinds of request to choose from.
+    let mut shown: Vec<&str> = vec!["project_id", "title", "description", "follow_up"];
     shown.extend(fields.iter().map(|f| f.key.as_str()));
     let stray = stray_errors(&errors, &shown);
     render(
@@ -423,18 +418,13 @@ pub async fn create(
     let (named, values) = split_form(pairs);
     let get = |k: &str| named.get(k).cloned().unwrap_or_default();
     let process_key = get("process");
-    let mut conn = state.pool.acquire().await?;
-    let process_id = if process_key.is_empty() {
-        None
-    } else {
-        processes::find_by_key(&mut conn, &process_key)
-            .await?
-            .map(|p| p.id)
-    };
-    drop(conn);
     let input = NewTicket {
         project_id: get("project_id").parse::<ProjectId>().ok(),
-        process_id,
+        process: if process_key.is_empty() {
+            ProcessChoice::Default
+        } else {
+            ProcessChoice::Key(process_key.clone())
+        },
         title: get("title"),
         description: get("description"),
         values: values.clone(),

@@ -84,6 +84,19 @@ async fn an_access_request_goes_to_the_system_owner_and_moves_on_when_approved()
     .assert_contains("Why you need it is required.")
     .assert_contains("value=\"SAP access please\"");
     assert_eq!(app.count("select count(*) from tickets").await, 0);
+    // A process the form cannot name is refused, not filed as the default process.
+    app.post_form(
+        "/tickets",
+        &[
+            ("process", "no_such_process"),
+            ("project_id", &hd),
+            ("title", "SAP access please"),
+        ],
+    )
+    .await
+    .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+    .assert_contains("Choose what kind of request this is.");
+    assert_eq!(app.count("select count(*) from tickets").await, 0);
     app.post_form(
         "/tickets",
         &[

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::core::Result;
 use crate::core::ids::{TicketId, UserId};
 use crate::core::time::to_db;
-use crate::notifications::{self, Channel, Kind, Notice};
+use crate::notifications::{Kind, Notice};
 
 pub use render::{check_crlf, normalise_crlf, one_line};
 
@@ -90,42 +90,38 @@ fn kind_of(kind: Kind) -> &'static str {
     }
 }
 
-/// The SQL truth "user `u` may be mailed": not marked undeliverable, not one of our own
-/// mailbox addresses.
-const DELIVERABLE: &str = " and u.undeliverable_at is null
+/// The SQL truth "user `u` may be mailed" (to follow another truth with `and`): not marked
+/// undeliverable, not one of our own mailbox addresses.
+pub(crate) const DELIVERABLE: &str = " and u.undeliverable_at is null
     and not exists (select 1 from mailboxes ob where ob.address = lower(u.email))";
 
-/// Queues the mail of a notice for everyone who hears of it and wants it by e-mail (the same
-/// audience and visibility as the in-app notice). Returns how many were queued.
-pub async fn queue_notice(
-    conn: &mut PgConnection,
+/// Appends `, m as (…), j as (…)` to the statement of `notifications::push_fan_out`: the mail
+/// of `notice` (about the event whose id is the SQL `event`) for each of its `recipients` (a
+/// CTE of `user_id`, `email`, `by_mail`) who wants it by e-mail, with its send job.
+pub(crate) fn push_notice_mails(
+    qb: &mut QueryBuilder<Postgres>,
     ticket: TicketId,
-    event: Option<i64>,
-    actor: Option<UserId>,
+    event: &str,
     notice: &Notice,
     now: Timestamp,
-) -> Result<u64> {
-    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-        "with m as (
+) {
+    qb.push(
+        ", m as (
          insert into mail_out (id, ticket_id, user_id, to_address, kind, event_id, data, internal,
                                created_at)
-         select gen_random_uuid(), t.id, u.id, u.email, ",
+         select gen_random_uuid(), ",
     );
-    qb.push_bind(kind_of(notice.kind))
-        .push(", ")
-        .push_bind(event)
-        .push(", ")
+    qb.push_bind(ticket)
+        .push(", user_id, email, ")
+        .push_bind(kind_of(notice.kind))
+        .push(format_args!(", {event}, "))
         .push_bind(sqlx::types::Json(json!({ "text": notice.text })))
         .push(", ")
         .push_bind(notice.is_internal())
         .push(", ")
-        .push_bind(to_db(now));
-    if !notifications::push_recipients(&mut qb, ticket, actor, notice, Channel::Email) {
-        return Ok(0);
-    }
-    qb.push(DELIVERABLE).push(with_send_jobs());
-    let ids: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
-    Ok(ids.len() as u64)
+        .push_bind(to_db(now))
+        .push(" from recipients where by_mail")
+        .push(send_jobs());
 }
 
 /// Queues the acknowledgement of a ticket opened by `user`'s mail (`answers`: its
@@ -147,8 +143,8 @@ pub async fn queue_ack(
            and (select count(*) from mail_out a
                 where a.kind = 'ack' and lower(a.to_address) = lower(u.email)
                   and a.created_at > $5) < $6
-         {}",
-        with_send_jobs()
+         {} select id from m",
+        send_jobs()
     )))
     .bind(ticket)
     .bind(user)
@@ -173,8 +169,8 @@ pub async fn queue_set_password(
          insert into mail_out (id, user_id, to_address, kind, data, created_at)
          select gen_random_uuid(), u.id, u.email, 'set_password', $2, $3 from users u
          where u.id = $1 and u.active {DELIVERABLE}
-         {}",
-        with_send_jobs()
+         {} select id from m",
+        send_jobs()
     )))
     .bind(user)
     .bind(sqlx::types::Json(json!({ "link": link })))
@@ -185,18 +181,17 @@ pub async fn queue_set_password(
 }
 
 /// Ends a `with m as (insert into mail_out … ` opened by the caller: the insert returns its
-/// mails, each gets its send job (the mail id is the idempotency key) in the same statement,
-/// and the statement returns the mails' ids. The job loops wake when it commits (the `jobs`
-/// trigger).
-fn with_send_jobs() -> String {
+/// mails and each gets its send job (the mail id is the idempotency key) in the same
+/// statement; the caller adds its final `select`. The job loops wake when it commits (the
+/// `jobs` trigger).
+fn send_jobs() -> String {
     format!(
         " returning id, created_at),
          j as (insert into jobs (kind, payload, idempotency_key, run_at, created_at)
                select '{SEND_JOB}', jsonb_build_object('id', m.id), '{SEND_JOB}:' || m.id,
                       m.created_at, m.created_at
                from m
-               on conflict (idempotency_key) do nothing)
-         select id from m"
+               on conflict (idempotency_key) do nothing)"
     )
 }
 
