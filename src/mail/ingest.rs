@@ -438,13 +438,17 @@ async fn open(
         follow_up,
         ..NewTicket::default()
     };
-    let key = tickets::create(conn, actor, &new, now).await?;
-    let ticket = tickets::find_for_change(conn, actor, &key).await?;
-    let mut why = attach(conn, input, &ticket, None, why).await?;
+    let filed = tickets::create(conn, actor, &new, now).await?;
+    let mut why = if parsed.files.is_empty() {
+        why
+    } else {
+        let ticket = tickets::find_for_change(conn, actor, &filed.key).await?;
+        attach(conn, input, &ticket, None, why).await?
+    };
     // Automatic mail never gets here (ignored above), so a person wrote it: acknowledge.
     if !out::queue_ack(
         conn,
-        ticket.id,
+        filed.id,
         actor.user_id,
         parsed.message_id.as_deref(),
         now,
@@ -453,11 +457,11 @@ async fn open(
     {
         why = format!("{why}; no acknowledgement (rate limit or undeliverable)");
     }
-    received(conn, input, &ticket, &why).await?;
+    received(conn, input, filed.id, &why).await?;
     Ok(Done::Ticket {
         new: true,
-        ticket: ticket.id,
-        key: key.to_string(),
+        ticket: filed.id,
+        key: filed.key.to_string(),
         why,
     })
 }
@@ -550,7 +554,7 @@ async fn reply(
         }
     };
     let why = attach(conn, input, &ticket, event, why).await?;
-    received(conn, input, &ticket, &why).await?;
+    received(conn, input, ticket.id, &why).await?;
     Ok(Done::Ticket {
         new: false,
         ticket: ticket.id,
@@ -631,12 +635,12 @@ async fn attach(
 async fn received(
     conn: &mut PgConnection,
     input: &Input<'_>,
-    ticket: &Ticket,
+    ticket: TicketId,
     why: &str,
 ) -> Result<()> {
     tickets::record(
         conn,
-        ticket.id,
+        ticket,
         Some(input.actor.user_id),
         &EventData::MailReceived {
             mail_id: input.mail,

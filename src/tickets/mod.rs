@@ -187,7 +187,7 @@ pub async fn create(
     actor: &Actor,
     input: &NewTicket,
     now: Timestamp,
-) -> Result<TicketKey> {
+) -> Result<Filed> {
     let mut errors = FieldErrors::new();
     check_text(&mut errors, "title", input.title.trim(), TITLE_MAX, true);
     check_text(
@@ -374,7 +374,16 @@ pub async fn create(
         touch(conn, earlier.id, now).await?;
     }
     let key = format!("{}-{number}", project.key);
-    TicketKey::parse(&key).ok_or_else(|| Error::Internal(anyhow::anyhow!("bad key {key}")))
+    let key =
+        TicketKey::parse(&key).ok_or_else(|| Error::Internal(anyhow::anyhow!("bad key {key}")))?;
+    Ok(Filed { id, key })
+}
+
+/// A ticket just filed.
+#[derive(Debug, Clone)]
+pub struct Filed {
+    pub id: TicketId,
+    pub key: TicketKey,
 }
 
 /// Which of a ticket's related lists have rows. Most tickets have no links, sub-tasks,
@@ -664,13 +673,20 @@ async fn write_comment(
 
 /// Marks a change: `updated_at`, the optimistic-concurrency `version`, and the SLA
 /// projection replayed from the events (so every path that changes a ticket keeps it true).
+/// One update: each new row version of a ticket rewrites its indexes (`updated_at` and the
+/// SLA columns are indexed), so the clocks are written with the mark, not after it.
 pub(crate) async fn touch(conn: &mut PgConnection, ticket: TicketId, now: Timestamp) -> Result<()> {
-    sqlx::query("update tickets set updated_at = $2, version = version + 1 where id = $1")
-        .bind(ticket)
+    let clocks = sla::replay(conn, ticket).await?;
+    let query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "update tickets set {}, updated_at = $11, version = version + 1 where id = $1",
+        sla::SET_CLOCKS
+    )))
+    .bind(ticket);
+    sla::bind_clocks(query, &clocks)
         .bind(to_db(now))
-        .execute(&mut *conn)
+        .execute(conn)
         .await?;
-    sla::refresh(conn, ticket).await
+    Ok(())
 }
 
 /// Moves the open tickets of a process out of a state a new version removed; an event each.

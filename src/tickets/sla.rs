@@ -230,20 +230,23 @@ pub async fn refresh(conn: &mut PgConnection, ticket: TicketId) -> Result<()> {
     let r = replay(conn, ticket).await?;
     // Most events move no clock: then the row is left alone (a new row version of a ticket
     // rewrites its indexes, since the SLA columns are indexed).
-    let query = sqlx::query(
-        "update tickets set sla_policy_id = $2, first_response_due = $3, resolution_due = $4,
-                sla_due = $5, sla_warn_at = $6, sla_paused = $7,
-                first_response_breached_at = $8, resolution_breached_at = $9,
-                first_response_at = $10
+    let query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "update tickets set {SET_CLOCKS}
          where id = $1
            and (sla_policy_id, first_response_due, resolution_due, sla_due, sla_warn_at,
                 sla_paused, first_response_breached_at, resolution_breached_at, first_response_at)
-               is distinct from ($2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
+               is distinct from ($2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    )))
     .bind(ticket);
     bind_clocks(query, &r).execute(conn).await?;
     Ok(())
 }
+
+/// The `set` list of the SLA columns of `tickets`, from `$2` to `$10` in `bind_clocks`'s order
+/// (`$1` is left for the ticket's id).
+pub const SET_CLOCKS: &str = "sla_policy_id = $2, first_response_due = $3, resolution_due = $4,
+     sla_due = $5, sla_warn_at = $6, sla_paused = $7, first_response_breached_at = $8,
+     resolution_breached_at = $9, first_response_at = $10";
 
 /// Binds the ticket columns a replay gives, in this order: `sla_policy_id`,
 /// `first_response_due`, `resolution_due`, `sla_due`, `sla_warn_at`, `sla_paused`,

@@ -434,9 +434,9 @@ pub async fn create(
     };
     let mut tx = state.pool.begin().await?;
     match tickets::create(&mut tx, &actor, &input, state.clock.now()).await {
-        Ok(key) => {
+        Ok(filed) => {
             tx.commit().await?;
-            let key = key.to_string();
+            let key = filed.key.to_string();
             Ok(flash::redirect(
                 &paths::ticket(&key),
                 flash::Kind::Success,
