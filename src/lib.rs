@@ -37,3 +37,5 @@ pub mod telemetry;
 pub mod tickets;
 /// The HTTP layer: the only module that knows axum, askama and tower.
 pub mod web;
+/// The table of job kinds the job loop runs: where the features meet `jobs`.
+pub mod workers;

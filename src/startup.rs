@@ -1,5 +1,6 @@
-//! Wiring: database (external or private) → migrations → demo → state → router → serve until
-//! SIGINT/SIGTERM → drain → stop the private cluster.
+//! Wiring: database (external or private) → migrations → demo → state → router and workers
+//! (the job loop, `crate::workers`; the SMTP listener) → serve until SIGINT/SIGTERM → drain →
+//! stop the private cluster.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -160,7 +161,7 @@ async fn run_with(
         }
         None => None,
     };
-    let jobs = tokio::spawn(crate::jobs::runner::run(
+    let jobs = tokio::spawn(crate::workers::run(
         pool.clone(),
         clock.clone(),
         config.mail_limits(),

@@ -2,7 +2,7 @@
 //! exactly when its cause committed); claim with `FOR UPDATE SKIP LOCKED` and a lease, so
 //! several app instances never run one job twice at once; retry with exponential backoff;
 //! an idempotency key makes a second enqueue a no-op. The queue knows no feature; `runner`
-//! maps job kinds to the work.
+//! is the loop that works it off, with a table of job kinds passed in (`crate::workers`).
 
 pub mod runner;
 

@@ -627,7 +627,7 @@ async fn the_periodic_sweep_deletes_dead_sessions_and_old_sign_in_failures() {
         let clock = app.clock.clone();
         let limits = app.config.mail_limits();
         async move {
-            unitrack::jobs::runner::tick(&pool, &clock, limits)
+            unitrack::workers::run_jobs_once(&pool, &clock, limits, None)
                 .await
                 .unwrap();
         }

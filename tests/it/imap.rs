@@ -264,7 +264,7 @@ async fn the_job_polls_new_mail_moves_it_and_a_second_round_is_a_no_op() {
         .await;
 
     // The job runner schedules one poll per account and runs it.
-    let ran = unitrack::jobs::runner::tick(&app.pool, &app.clock, LIMITS)
+    let ran = unitrack::workers::run_jobs_once(&app.pool, &app.clock, LIMITS, None)
         .await
         .unwrap();
     assert!(ran >= 2, "the sweep and the poll ran: {ran}");

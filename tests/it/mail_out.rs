@@ -5,10 +5,10 @@
 use jiff::SignedDuration;
 use mail_parser::MessageParser;
 use unitrack::core::ids::{GroupId, TicketId, UserId};
-use unitrack::jobs::runner;
 use unitrack::mail::out::{self, Relay, Settings};
 use unitrack::mail::{self, Limits, Mailbox, MailboxInput, Outcome, Source};
 use unitrack::notifications::{self, Kind, Preference};
+use unitrack::workers;
 
 use crate::common::smtp_sink::{Received, Sink};
 use crate::common::{NowTs, TestApp};
@@ -99,7 +99,7 @@ impl Desk {
 
     /// Runs the job loop once, as the server would.
     async fn send(&self) {
-        runner::tick_with(
+        workers::run_jobs_once(
             &self.app.pool,
             &self.app.clock,
             LIMITS,
@@ -805,7 +805,7 @@ async fn without_a_relay_mail_stays_queued_and_the_admin_sees_it() {
         "Jams.",
     ))
     .await;
-    runner::tick(&d.app.pool, &d.app.clock, LIMITS)
+    workers::run_jobs_once(&d.app.pool, &d.app.clock, LIMITS, None)
         .await
         .unwrap();
     assert_eq!(
@@ -835,7 +835,7 @@ async fn the_job_loop_wakes_when_mail_is_queued() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let clock: std::sync::Arc<dyn unitrack::core::time::Clock> =
         std::sync::Arc::new(d.app.clock.clone());
-    let looping = tokio::spawn(runner::run(
+    let looping = tokio::spawn(workers::run(
         d.app.pool.clone(),
         clock,
         LIMITS,
