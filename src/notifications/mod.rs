@@ -20,6 +20,7 @@ use crate::core::Result;
 use crate::core::ids::{GroupId, TicketId, UserId};
 use crate::core::time::to_db;
 use crate::engine::policy::{self, Actor};
+use crate::mail::out::{DELIVERABLE, NoticeMail, push_notice_mails};
 
 /// What kind of thing happened, as people choose what to hear about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,6 +93,19 @@ impl Kind {
                 self,
                 Kind::Assigned | Kind::PublicReply | Kind::StateChange | Kind::ApprovalRequested
             ),
+        }
+    }
+
+    /// The outbox kind of its mails (`mail::out` renders each with its own template).
+    fn mail_kind(self) -> &'static str {
+        match self {
+            Kind::NewInGroup => "new_in_group",
+            Kind::Assigned => "assigned",
+            Kind::PublicReply => "reply",
+            Kind::InternalNote => "internal_note",
+            Kind::StateChange => "state",
+            Kind::ApprovalRequested => "approval",
+            Kind::SlaBreach => "sla_breach",
         }
     }
 
@@ -269,7 +283,12 @@ pub(crate) fn push_fan_out(
         .push(", ")
         .push_bind(to_db(now))
         .push(" from recipients where in_app returning 1)");
-    crate::mail::out::push_notice_mails(qb, ticket, event.sql(), notice, now);
+    let mail = NoticeMail {
+        kind: notice.kind.mail_kind(),
+        text: &notice.text,
+        internal: notice.is_internal(),
+    };
+    push_notice_mails(qb, ticket, event.sql(), mail, now);
 }
 
 /// Appends `select …`: the users who hear of `notice` about `ticket` (active, not the actor,
@@ -288,7 +307,7 @@ fn push_recipients(
         .push_bind(notice.kind.default_for(Channel::Email))
         .push(format_args!(
             "){} as by_mail from tickets t cross join lateral (",
-            crate::mail::out::DELIVERABLE
+            DELIVERABLE
         ));
     notice.audience.push_members(qb);
     qb.push(
@@ -335,12 +354,9 @@ pub async fn notify_group(
     Ok(u64::try_from(told).unwrap_or_default())
 }
 
-/// The bell's number, as a column of a query over `users u` (the session load): unread
-/// notices, counted up to `UNREAD_CAP` so a neglected inbox costs no more than a full one.
-pub(crate) const UNREAD_COLUMN: &str = "(select count(*) from (select 1 from notifications n
-     where n.user_id = u.id and n.read_at is null limit 100) unread) as unread_notifications";
-/// The count the bell stops at ("99+" above `UNREAD_CAP - 1`).
-pub const UNREAD_CAP: i64 = 100;
+/// The count the bell stops at: the session load reads it (`people::sessions`), so that people
+/// need not import this module.
+pub use crate::people::sessions::UNREAD_CAP;
 
 /// A notification as the list shows it.
 #[derive(Debug, Clone, FromRow)]
@@ -513,11 +529,6 @@ pub async fn save_preferences(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_bell_counts_up_to_its_cap() {
-        assert!(UNREAD_COLUMN.contains(&format!("limit {UNREAD_CAP}")));
-    }
 
     #[test]
     fn kinds_read_back_from_their_keys() {

@@ -19,7 +19,6 @@ use uuid::Uuid;
 use crate::core::Result;
 use crate::core::ids::{TicketId, UserId};
 use crate::core::time::to_db;
-use crate::notifications::{Kind, Notice};
 
 pub use render::{check_crlf, normalise_crlf, one_line};
 
@@ -77,32 +76,29 @@ impl Settings {
     }
 }
 
-/// The outbox kind of a notice.
-fn kind_of(kind: Kind) -> &'static str {
-    match kind {
-        Kind::NewInGroup => "new_in_group",
-        Kind::Assigned => "assigned",
-        Kind::PublicReply => "reply",
-        Kind::InternalNote => "internal_note",
-        Kind::StateChange => "state",
-        Kind::ApprovalRequested => "approval",
-        Kind::SlaBreach => "sla_breach",
-    }
-}
-
 /// The SQL truth "user `u` may be mailed" (to follow another truth with `and`): not marked
 /// undeliverable, not one of our own mailbox addresses.
 pub(crate) const DELIVERABLE: &str = " and u.undeliverable_at is null
     and not exists (select 1 from mailboxes ob where ob.address = lower(u.email))";
 
-/// Appends `, m as (…), j as (…)` to the statement of `notifications::push_fan_out`: the mail
-/// of `notice` (about the event whose id is the SQL `event`) for each of its `recipients` (a
-/// CTE of `user_id`, `email`, `by_mail`) who wants it by e-mail, with its send job.
+/// The mail of a notice, as `notifications` hands it down: the outbox `kind` (which template
+/// renders it), what happened (`text`), and whether only those who may read the ticket's
+/// internal data receive it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NoticeMail<'a> {
+    pub kind: &'static str,
+    pub text: &'a str,
+    pub internal: bool,
+}
+
+/// Appends `, m as (…), j as (…)` to the statement of `notifications::push_fan_out`: `mail`
+/// (about the event whose id is the SQL `event`) for each of its `recipients` (a CTE of
+/// `user_id`, `email`, `by_mail`) who wants it by e-mail, with its send job.
 pub(crate) fn push_notice_mails(
     qb: &mut QueryBuilder<Postgres>,
     ticket: TicketId,
     event: &str,
-    notice: &Notice,
+    mail: NoticeMail<'_>,
     now: Timestamp,
 ) {
     qb.push(
@@ -113,11 +109,11 @@ pub(crate) fn push_notice_mails(
     );
     qb.push_bind(ticket)
         .push(", user_id, email, ")
-        .push_bind(kind_of(notice.kind))
+        .push_bind(mail.kind)
         .push(format_args!(", {event}, "))
-        .push_bind(sqlx::types::Json(json!({ "text": notice.text })))
+        .push_bind(sqlx::types::Json(json!({ "text": mail.text })))
         .push(", ")
-        .push_bind(notice.is_internal())
+        .push_bind(mail.internal)
         .push(", ")
         .push_bind(to_db(now))
         .push(" from recipients where by_mail")
