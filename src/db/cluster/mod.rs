@@ -1,0 +1,278 @@
+//! A private PostgreSQL cluster for when no `DATABASE_URL` is given: found on the machine,
+//! initialised into the data folder, reachable only through a Unix socket, stopped on exit.
+//!
+//! Layout under the cluster root: `data/` (PGDATA), `run/` (the socket), `postgres.log`.
+//! The root is `<data dir>/postgres`, except when the process is root and the PostgreSQL user
+//! cannot reach the data dir (e.g. under `/root`): then it is `/var/lib/unitrack/<hash>`.
+//!
+//! A watchdog shell holds the read end of a pipe whose write end only this process holds.
+//! However this process ends — return, panic, `kill -9` — the pipe closes and the watchdog
+//! stops PostgreSQL, so no server is left behind.
+//!
+//! By concern: [`BinSearch`] finds the server programs (`bins`); `user` runs them as an
+//! unprivileged user when this process is root; `folders` locks the data folder and picks the
+//! cluster root; `init` runs initdb and writes our settings; `server` starts PostgreSQL (and
+//! its watchdog), clears what a crash left, and creates the database. This file is the
+//! lifecycle: start, the ways to reach it, stop.
+
+mod bins;
+mod folders;
+mod init;
+mod server;
+#[cfg(test)]
+mod tests;
+mod user;
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use sqlx::postgres::PgConnectOptions;
+
+pub use bins::BinSearch;
+use folders::{cluster_root, lock_data_dir};
+use server::read_pid;
+use user::RunAs;
+
+/// The superuser and the database that a private cluster gets.
+pub const SUPERUSER: &str = "unitrack";
+const PORT: u16 = 5432;
+const RELOCATED_ROOT: &str = "/var/lib/unitrack";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "PostgreSQL server programs (initdb, pg_ctl, postgres) were not found on PATH or under \
+         /usr/lib/postgresql/<version>/bin. Install them (Debian/Ubuntu: `apt-get install \
+         postgresql`) or set DATABASE_URL to an existing database"
+    )]
+    NoBinaries,
+    #[error(
+        "data folder {path} is not writable ({source}); set UNITRACK_DATA_DIR to a folder you can write"
+    )]
+    NotWritable { path: PathBuf, source: io::Error },
+    #[error(
+        "another Unitrack is already using data folder {path}{pid}; stop it first, or set \
+         UNITRACK_DATA_DIR to another folder"
+    )]
+    InUse { path: PathBuf, pid: String },
+    #[error(
+        "running as root, but there is no unprivileged `{user}` user to run PostgreSQL as \
+         (PostgreSQL refuses to run as root). Create it (`useradd --system {user}`), run \
+         Unitrack as a normal user, or set DATABASE_URL"
+    )]
+    NoUnprivilegedUser { user: String },
+    #[error("`{command}` failed: {detail}")]
+    Command { command: String, detail: String },
+    #[error("PostgreSQL did not accept connections on {socket}: {source}")]
+    NotReady {
+        socket: PathBuf,
+        source: sqlx::Error,
+    },
+    #[error("{context}: {source}")]
+    Io { context: String, source: io::Error },
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ClusterError {
+    let context = context.into();
+    move |source| ClusterError::Io { context, source }
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// The data folder; the cluster goes in `<data_dir>/postgres` (or is relocated, see above).
+    pub data_dir: PathBuf,
+    /// The database to create and connect to.
+    pub database: String,
+    pub bins: BinSearch,
+    /// The unprivileged user to run as when this process is root.
+    pub system_user: String,
+    /// Remove everything when the cluster stops (test clusters).
+    pub temporary: bool,
+}
+
+impl ClusterOptions {
+    pub fn new(data_dir: impl Into<PathBuf>, database: &str) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            database: database.to_owned(),
+            bins: BinSearch::default(),
+            system_user: "postgres".into(),
+            temporary: false,
+        }
+    }
+}
+
+/// A running private cluster. Stop it with [`Cluster::stop`]; dropping it stops it too.
+#[derive(Debug)]
+pub struct Cluster {
+    bin_dir: PathBuf,
+    root: PathBuf,
+    run_as: Option<RunAs>,
+    database: String,
+    temporary: bool,
+    watchdog: Option<(Child, ChildStdin)>,
+    _lock: File,
+    stopped: bool,
+}
+
+impl Cluster {
+    /// Finds the programs, initialises on first use, starts and waits until ready, and creates
+    /// the database. Blocking: call it from `spawn_blocking` or before the runtime starts.
+    pub fn start(options: &ClusterOptions) -> Result<Self, ClusterError> {
+        let bin_dir = options.bins.find()?;
+        let data_dir = &options.data_dir;
+        fs::create_dir_all(data_dir).map_err(|source| ClusterError::NotWritable {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let data_dir = fs::canonicalize(data_dir).map_err(io_err("cannot resolve data folder"))?;
+        let lock = lock_data_dir(&data_dir)?;
+
+        let run_as = RunAs::when_root(&options.system_user)?;
+
+        let root = cluster_root(&data_dir, run_as.as_ref())?;
+        let mut cluster = Cluster {
+            bin_dir,
+            root,
+            run_as,
+            database: options.database.clone(),
+            temporary: options.temporary,
+            watchdog: None,
+            _lock: lock,
+            stopped: false,
+        };
+        cluster.prepare_folders()?;
+        if !cluster.pgdata().join("PG_VERSION").is_file() {
+            cluster.initdb()?;
+        }
+        cluster.write_settings()?;
+        cluster.clear_stale_server()?;
+        cluster.start_watchdog()?;
+        cluster.pg_ctl_start()?;
+        cluster.create_database()?;
+        Ok(cluster)
+    }
+
+    pub fn pgdata(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    pub fn socket_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    /// Where the cluster lives (may differ from the data dir when relocated).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Connection options for a database of this cluster.
+    pub fn connect_options(&self, database: &str) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .socket(self.socket_dir())
+            .port(PORT)
+            .username(SUPERUSER)
+            .database(database)
+    }
+
+    /// The database this cluster was started for.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// A URL for `psql` or `DATABASE_URL`: the socket folder, percent-encoded, as the host.
+    pub fn display_url(&self, database: &str) -> String {
+        let socket: String =
+            url::form_urlencoded::byte_serialize(self.socket_dir().as_os_str().as_encoded_bytes())
+                .collect();
+        format!("postgresql://{SUPERUSER}@{socket}:{PORT}/{database}")
+    }
+
+    /// The process id of the running postmaster, read from its lock file.
+    pub fn postmaster_pid(&self) -> Option<i32> {
+        read_pid(&self.pgdata().join("postmaster.pid"))
+    }
+
+    /// Stops PostgreSQL (fast shutdown: sessions end, data is flushed) and waits for it.
+    pub fn stop(mut self) -> Result<(), ClusterError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), ClusterError> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        let result = self.pg_ctl(&["stop", "-m", "fast", "-w", "-t", "60", "-s"]);
+        if let Some((mut child, stdin)) = self.watchdog.take() {
+            let _ = child.kill();
+            drop(stdin);
+            let _ = child.wait();
+        }
+        if self.temporary {
+            let _ = fs::remove_dir_all(&self.root);
+        }
+        result
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(&self.root)
+            .env("LC_ALL", "C.UTF-8")
+            .env_remove("PGDATA")
+            .stdin(Stdio::null());
+        if let Some(user) = &self.run_as {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(user.uid).gid(user.gid);
+        }
+        cmd
+    }
+
+    fn run(&self, mut cmd: Command, name: &str) -> Result<(), ClusterError> {
+        let output = cmd.output().map_err(io_err(format!("cannot run {name}")))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            let mut detail = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+            if detail.is_empty() {
+                detail = format!("exit status {}", output.status);
+            }
+            let log = self.log_tail();
+            if !log.is_empty() {
+                detail.push_str("; server log: ");
+                detail.push_str(&log);
+            }
+            Err(ClusterError::Command {
+                command: name.to_owned(),
+                detail,
+            })
+        }
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Result<(), ClusterError> {
+        let mut cmd = self.command(&self.bin_dir.join("pg_ctl"));
+        cmd.args(args).arg("-D").arg(self.pgdata());
+        self.run(cmd, &format!("pg_ctl {}", args.first().unwrap_or(&"")))
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.root.join("postgres.log")
+    }
+
+    fn log_tail(&self) -> String {
+        let text = fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().rev().take(5).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::error!(error = %e, "stopping the private PostgreSQL failed");
+        }
+    }
+}
