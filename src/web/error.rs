@@ -13,6 +13,7 @@ use super::layout::Shell;
 use super::response::{ErrorNote, Rendered, html, note};
 use super::session::ShellUser;
 use crate::core::Error;
+use crate::web::paths;
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
@@ -27,7 +28,7 @@ impl IntoResponse for Error {
                 "Not allowed",
                 "Your account does not have permission for this.",
             ),
-            Error::Unauthenticated => Redirect::to("/login").into_response(),
+            Error::Unauthenticated => Redirect::to(paths::login_form()).into_response(),
             Error::Invalid(errors) => note(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Check your input",
