@@ -17,6 +17,7 @@ use crate::core::time::display;
 use crate::core::{Error, FieldErrors, Result};
 use crate::people::sessions::{self, Current};
 use crate::people::{passwords, users};
+use crate::web::paths;
 
 struct SessionRow {
     id: SessionId,
@@ -123,7 +124,7 @@ pub async fn change_password(
     tx.commit().await?;
     tracing::info!(target: "security", user_id = %current.user_id(), ended, "password changed");
     Ok(flash::redirect(
-        "/account",
+        paths::account(),
         flash::Kind::Success,
         "Your password was changed. Your other sessions were signed out.",
     ))
@@ -148,14 +149,18 @@ pub async fn revoke_session(
         return Err(Error::NotFound);
     }
     if id == current.session_id {
-        let mut response = flash::redirect("/login", flash::Kind::Info, "You are signed out.");
+        let mut response = flash::redirect(
+            paths::login_form(),
+            flash::Kind::Info,
+            "You are signed out.",
+        );
         response
             .headers_mut()
             .append(header::SET_COOKIE, session::cookie(&state, None));
         return Ok(response);
     }
     Ok(flash::redirect(
-        "/account",
+        paths::account(),
         flash::Kind::Success,
         "The session was signed out.",
     ))

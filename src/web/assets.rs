@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::Rendered;
 use crate::core::Error;
+use crate::web::paths;
 
 struct Asset {
     name: &'static str,
@@ -54,8 +55,8 @@ pub fn css_url() -> String {
 /// `/static/<name>?v=<hash>`.
 pub(super) fn url(name: &str) -> String {
     match ASSETS.iter().find(|a| a.name == name) {
-        Some(a) => format!("/static/{}?v={}", a.name, a.version),
-        None => format!("/static/{name}"),
+        Some(a) => paths::static_file_version(a.name, &a.version),
+        None => paths::static_file(name),
     }
 }
 

@@ -15,6 +15,7 @@ use super::paths::safe_next;
 use super::session::{self, SessionToken};
 use crate::core::Result;
 use crate::people::{self, LoginOutcome, sessions};
+use crate::web::paths;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -143,7 +144,11 @@ pub async fn logout(
         let mut conn = state.pool.acquire().await?;
         sessions::end(&mut conn, &token).await?;
     }
-    let mut response = flash::redirect("/login", flash::Kind::Info, "You are signed out.");
+    let mut response = flash::redirect(
+        paths::login_form(),
+        flash::Kind::Info,
+        "You are signed out.",
+    );
     response
         .headers_mut()
         .append(header::SET_COOKIE, session::cookie(&state, None));

@@ -12,13 +12,13 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use subtle::ConstantTimeEq;
 use url::{Url, form_urlencoded};
 
 use super::AppState;
-use super::error::ErrorNote;
+use super::response::note;
 use crate::people::sessions::{Current, random_token};
 
 pub const CSRF_COOKIE: &str = "ut_csrf";
@@ -36,12 +36,11 @@ fn is_safe(method: &Method) -> bool {
 }
 
 fn refuse(message: &'static str) -> Response {
-    let mut response = StatusCode::FORBIDDEN.into_response();
-    response.extensions_mut().insert(ErrorNote {
-        title: "This form could not be accepted",
-        message: message.into(),
-    });
-    response
+    note(
+        StatusCode::FORBIDDEN,
+        "This form could not be accepted",
+        message,
+    )
 }
 
 pub async fn protect(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -120,7 +119,6 @@ pub async fn protect(State(state): State<AppState>, req: Request, next: Next) ->
 }
 
 fn too_large(upload: bool, state: &AppState) -> Response {
-    let mut response = StatusCode::PAYLOAD_TOO_LARGE.into_response();
     let message = if upload {
         format!(
             "Files can be at most {} (together, when sent at once). Go back and choose a smaller file.",
@@ -129,11 +127,7 @@ fn too_large(upload: bool, state: &AppState) -> Response {
     } else {
         "What you sent is larger than Unitrack accepts.".to_owned()
     };
-    response.extensions_mut().insert(ErrorNote {
-        title: "Too large",
-        message,
-    });
-    response
+    note(StatusCode::PAYLOAD_TOO_LARGE, "Too large", message)
 }
 
 fn is_multipart(headers: &HeaderMap) -> bool {

@@ -9,30 +9,11 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::html;
 use super::layout::Shell;
+use super::response::{ErrorNote, Rendered, html, note};
 use super::session::ShellUser;
 use crate::core::Error;
-
-/// Marks a response whose body is already a page of ours.
-#[derive(Debug, Clone, Copy)]
-pub struct Rendered;
-
-/// What to tell the person on an error page.
-#[derive(Debug, Clone)]
-pub struct ErrorNote {
-    pub title: &'static str,
-    pub message: String,
-}
-
-fn note(status: StatusCode, title: &'static str, message: impl Into<String>) -> Response {
-    let mut response = status.into_response();
-    response.extensions_mut().insert(ErrorNote {
-        title,
-        message: message.into(),
-    });
-    response
-}
+use crate::web::paths;
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
@@ -47,7 +28,7 @@ impl IntoResponse for Error {
                 "Not allowed",
                 "Your account does not have permission for this.",
             ),
-            Error::Unauthenticated => Redirect::to("/login").into_response(),
+            Error::Unauthenticated => Redirect::to(paths::login_form()).into_response(),
             Error::Invalid(errors) => note(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Check your input",

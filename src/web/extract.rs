@@ -1,12 +1,12 @@
 //! Extractors that answer with our pages instead of axum's plain-text rejections.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::AppState;
+use super::{App, AppState};
 use crate::core::{Error, FieldErrors};
 
 /// A URL-encoded form; a body that cannot be read is a 422 page, not plain text.
@@ -29,7 +29,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
     }
 }
 
-/// The client's address (see `web::client_addr`).
+/// The client's address (see [`client_addr`]).
 pub struct ClientAddr(pub IpAddr);
 
 impl FromRequestParts<AppState> for ClientAddr {
@@ -39,6 +39,35 @@ impl FromRequestParts<AppState> for ClientAddr {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(super::client_addr(state, parts)))
+        Ok(ClientAddr(client_addr(state, parts)))
     }
+}
+
+/// The client's address: the peer, or what a trusted proxy says in `X-Forwarded-For`.
+fn client_addr(state: &App, req: &Parts) -> IpAddr {
+    use axum::extract::ConnectInfo;
+    use axum::extract::connect_info::MockConnectInfo;
+    let peer = req
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .or_else(|| {
+            req.extensions
+                .get::<MockConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    if !state.trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    // Rightmost address that is not one of our proxies: the one a proxy of ours saw.
+    req.headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(str::trim).collect::<Vec<_>>())
+        .filter_map(|s| s.parse::<IpAddr>().ok())
+        .rev()
+        .find(|ip| !state.trusted_proxies.contains(ip))
+        .unwrap_or(peer)
 }

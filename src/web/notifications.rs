@@ -95,7 +95,7 @@ pub async fn read_all(State(state): State<AppState>, actor: Actor) -> Result<Res
         n => format!("{n} notifications marked as read."),
     };
     Ok(flash::redirect(
-        "/notifications",
+        paths::notifications(),
         flash::Kind::Success,
         &text,
     ))
@@ -148,7 +148,7 @@ pub async fn save_preferences(
     notifications::save_preferences(&mut tx, actor.user_id, &choices).await?;
     tx.commit().await?;
     Ok(flash::redirect(
-        "/account/notifications",
+        paths::notification_preferences(),
         flash::Kind::Success,
         "Your notification settings were saved.",
     ))

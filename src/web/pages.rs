@@ -11,6 +11,7 @@ use crate::core::{Error, Result};
 use crate::db;
 use crate::engine::policy::Actor;
 use crate::tickets;
+use crate::web::paths;
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -25,7 +26,7 @@ pub async fn home(
     actor: Option<Actor>,
 ) -> Result<Response> {
     let Some(actor) = actor else {
-        return Ok(Redirect::to("/login").into_response());
+        return Ok(Redirect::to(paths::login_form()).into_response());
     };
     let mut conn = state.pool.acquire().await?;
     let recent = tickets::my_requests(&mut conn, &actor, None, 5).await?.rows;

@@ -12,6 +12,7 @@ use super::layout::Shell;
 use super::pages::render;
 use crate::core::{Error, FieldErrors, Result};
 use crate::people::{passwords, sessions, tokens, users};
+use crate::web::paths;
 
 #[derive(Template)]
 #[template(path = "password_set.html")]
@@ -88,7 +89,7 @@ pub async fn set(
     sessions::revoke_others(&mut tx, user, None).await?;
     tx.commit().await?;
     Ok(flash::redirect(
-        "/login",
+        paths::login_form(),
         flash::Kind::Success,
         "Your password is set. Sign in with it.",
     ))

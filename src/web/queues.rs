@@ -22,6 +22,7 @@ use crate::engine::policy::Actor;
 use crate::engine::sla;
 use crate::tickets::queues::{self, Count, Filters, Page, Row, Sort};
 use crate::tickets::{self, flow, triage, watchers};
+use crate::web::paths;
 
 /// A row as the list shows it.
 pub struct RowView {
@@ -236,8 +237,8 @@ async fn list_page(
         }
     }
     let here = match view {
-        Some(v) => format!("/queues/{}", v.id),
-        None => "/queues/list".into(),
+        Some(v) => paths::queue(v.id),
+        None => paths::queue_list().into(),
     };
     let status = if errors.is_empty() {
         StatusCode::OK
@@ -395,7 +396,7 @@ pub async fn save(
         Ok(id) => {
             tx.commit().await?;
             Ok(flash::redirect(
-                &format!("/queues/{id}"),
+                &paths::queue(id),
                 flash::Kind::Success,
                 "Queue saved.",
             ))
@@ -429,7 +430,7 @@ pub async fn save(
                     next: None,
                     errors: page_errors,
                     reference,
-                    here: "/queues/list".into(),
+                    here: paths::queue_list().into(),
                 },
             )
         }
@@ -447,7 +448,7 @@ pub async fn delete(
     queues::delete(&mut tx, &actor, id).await?;
     tx.commit().await?;
     Ok(flash::redirect(
-        "/queues",
+        paths::queues(),
         flash::Kind::Success,
         "Queue deleted.",
     ))
@@ -475,7 +476,7 @@ pub async fn bulk(
         .get("back")
         .filter(|b| b.starts_with("/queues/") && !b.contains("//"))
         .cloned()
-        .unwrap_or_else(|| "/queues".into());
+        .unwrap_or_else(|| paths::queues().into());
     if ids.is_empty() {
         return Ok(flash::redirect(
             &back,
@@ -680,7 +681,7 @@ pub async fn desk(State(state): State<AppState>, shell: Shell, actor: Actor) -> 
             .finish();
         sections.push((
             title,
-            format!("/queues/list?{query}"),
+            paths::queue_list_of(query),
             page.rows.into_iter().map(|r| RowView::of(r, now)).collect(),
             count,
         ));

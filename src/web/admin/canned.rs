@@ -17,6 +17,7 @@ use crate::web::extract::Form;
 use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct CannedForm {
@@ -124,7 +125,7 @@ pub async fn create(
         let after = canned::find(&mut tx, id).await?;
         Ok(Saved::new(
             Change::new("canned_response", id, "create").after(&after),
-            "/admin/canned",
+            paths::admin::canned(),
             "Canned response added.",
         ))
     }
@@ -154,7 +155,7 @@ pub async fn update(
             Change::new("canned_response", id, "update")
                 .before(&before)
                 .after(&after),
-            "/admin/canned",
+            paths::admin::canned(),
             "Saved.",
         ))
     }
@@ -184,7 +185,7 @@ pub async fn delete(
     .await?;
     tx.commit().await?;
     Ok(flash::redirect(
-        "/admin/canned",
+        paths::admin::canned(),
         flash::Kind::Success,
         "Canned response deleted.",
     ))

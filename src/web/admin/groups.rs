@@ -18,6 +18,7 @@ use crate::web::extract::Form;
 use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct GroupForm {
@@ -71,7 +72,7 @@ pub async fn create(
         let group = groups::find(&mut tx, id).await?;
         Ok(Saved::new(
             Change::new("group", id, "create").after(&group),
-            format!("/admin/groups/{id}"),
+            paths::admin::group(id),
             "Group created.",
         ))
     }
@@ -174,7 +175,7 @@ pub async fn update(
             Change::new("group", id, "update")
                 .before(&before)
                 .after(&after),
-            format!("/admin/groups/{id}"),
+            paths::admin::group(id),
             "Saved.",
         ))
     }
@@ -201,7 +202,7 @@ pub async fn delete(
         let snapshot = serde_json::json!({ "group": before, "members": members });
         Ok(Saved::new(
             Change::new("group", id, "delete").before(&snapshot),
-            "/admin/groups",
+            paths::admin::groups(),
             "Group deleted.",
         ))
     }
@@ -246,7 +247,7 @@ pub async fn add_member(
     }
     tx.commit().await?;
     Ok(flash::redirect(
-        &format!("/admin/groups/{id}"),
+        &paths::admin::group(id),
         flash::Kind::Success,
         &format!("{} is a member now.", user.display_name),
     ))
@@ -268,7 +269,7 @@ pub async fn remove_member(
         Ok(Saved::new(
             Change::new("group_member", id, "remove")
                 .before(&serde_json::json!({ "user": member.email })),
-            format!("/admin/groups/{id}"),
+            paths::admin::group(id),
             "Removed from the group.",
         ))
     }

@@ -20,6 +20,7 @@ use crate::web::extract::Form;
 use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 use crate::{processes, projects};
 
 #[derive(Debug, Default, Deserialize)]
@@ -290,7 +291,7 @@ pub async fn save_imap(
             audit::record(&mut tx, actor.user_id, now, change).await?;
             tx.commit().await?;
             Ok(flash::redirect(
-                &format!("/admin/mailboxes/{id}"),
+                &paths::admin::mailbox(id),
                 flash::Kind::Success,
                 "IMAP account saved; it is polled every minute.",
             ))
@@ -337,7 +338,7 @@ pub async fn remove_imap(
     .await?;
     tx.commit().await?;
     Ok(flash::redirect(
-        &format!("/admin/mailboxes/{id}"),
+        &paths::admin::mailbox(id),
         flash::Kind::Success,
         "IMAP account removed.",
     ))
@@ -386,7 +387,7 @@ pub async fn create(
             .await?;
             tx.commit().await?;
             Ok(flash::redirect(
-                "/admin/mailboxes",
+                paths::admin::mailboxes(),
                 flash::Kind::Success,
                 "Mailbox added.",
             ))
@@ -428,7 +429,7 @@ pub async fn update(
             .await?;
             tx.commit().await?;
             Ok(flash::redirect(
-                "/admin/mailboxes",
+                paths::admin::mailboxes(),
                 flash::Kind::Success,
                 "Mailbox saved.",
             ))
@@ -539,5 +540,5 @@ pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Res
         Outcome::Duplicate { .. } => (flash::Kind::Success, "Already processed.".into()),
         Outcome::Failed { error, .. } => (flash::Kind::Error, format!("Failed again: {error}")),
     };
-    Ok(flash::redirect("/admin/mail-problems", kind, &text))
+    Ok(flash::redirect(paths::admin::mail_problems(), kind, &text))
 }

@@ -29,6 +29,7 @@ use super::pages::render;
 use crate::audit::Change;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{self, Action, Actor, Permission, Target};
+use crate::web::paths;
 
 struct Area {
     href: &'static str,
@@ -47,61 +48,61 @@ pub async fn index(shell: Shell, actor: Actor) -> Result<Response> {
     let all = [
         (
             Permission::AdminUsers,
-            "/admin/users",
+            paths::admin::users(),
             "People",
             "Accounts, deactivation, set-password links, CSV import",
         ),
         (
             Permission::AdminGroups,
-            "/admin/groups",
+            paths::admin::groups(),
             "Groups",
             "Teams and tiers, their members and roles",
         ),
         (
             Permission::AdminRoles,
-            "/admin/roles",
+            paths::admin::roles(),
             "Roles",
             "Permission matrix and who holds each role",
         ),
         (
             Permission::AdminProjects,
-            "/admin/projects",
+            paths::admin::projects(),
             "Projects",
             "Keys, kinds, points of contact, visibility",
         ),
         (
             Permission::AdminProjects,
-            "/admin/mailboxes",
+            paths::admin::mailboxes(),
             "Mailboxes",
             "Addresses that open tickets by e-mail; mail problems",
         ),
         (
             Permission::AdminOrg,
-            "/admin/org",
+            paths::admin::org(),
             "Organisation",
             "Regions, countries, sites, business units; domain rules",
         ),
         (
             Permission::AdminSystems,
-            "/admin/systems",
+            paths::admin::systems(),
             "Systems",
             "Registry: owners, support groups, criticality",
         ),
         (
             Permission::AdminCanned,
-            "/admin/canned",
+            paths::admin::canned(),
             "Canned responses",
             "Reusable replies with placeholders, shared or per project",
         ),
         (
             Permission::AdminProjects,
-            "/admin/sla/calendars",
+            paths::admin::sla_calendars(),
             "SLA",
             "Calendars (business hours, holidays) and response and resolution targets",
         ),
         (
             Permission::AdminAudit,
-            "/admin/audit",
+            paths::admin::audit(),
             "Audit log",
             "Every admin change, before and after",
         ),

@@ -19,6 +19,7 @@ use crate::web::extract::Form;
 use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct UnitForm {
@@ -173,7 +174,7 @@ pub async fn move_unit(
             Change::new("org_unit", id, "move")
                 .before(&before)
                 .after(&after),
-            "/admin/org",
+            paths::admin::org(),
             "Moved.",
         ))
     }
@@ -205,7 +206,7 @@ pub async fn create_unit(
         let after = serde_json::json!({ "name": form.name.trim(), "kind": kind.as_str(), "parent_id": parent });
         Ok(Saved::new(
             Change::new("org_unit", id, "create").after(&after),
-            "/admin/org",
+            paths::admin::org(),
             "Unit added.",
         ))
     }
@@ -244,7 +245,7 @@ pub async fn rename_unit(
             Change::new("org_unit", id, "rename")
                 .before(&before)
                 .after(&after),
-            "/admin/org",
+            paths::admin::org(),
             "Renamed.",
         ))
     }
@@ -282,7 +283,7 @@ pub async fn delete_unit(
         org::delete(&mut tx, id).await?;
         Ok(Saved::new(
             Change::new("org_unit", id, "delete").before(&before),
-            "/admin/org",
+            paths::admin::org(),
             "Unit deleted.",
         ))
     }
@@ -327,7 +328,7 @@ pub async fn create_rule(
             .find(|r| r.id == id);
         Ok(Saved::new(
             Change::new("domain_rule", id, "create").after(&rule),
-            "/admin/org#rules",
+            paths::admin::org_rules(),
             "Rule added.",
         ))
     }
@@ -356,7 +357,7 @@ pub async fn delete_rule(
     .await?;
     tx.commit().await?;
     Ok(flash::redirect(
-        "/admin/org#rules",
+        paths::admin::org_rules(),
         flash::Kind::Success,
         "Rule deleted.",
     ))

@@ -24,6 +24,7 @@ use crate::web::extract::Form;
 use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 
 #[derive(Template)]
 #[template(path = "admin/processes.html")]
@@ -137,7 +138,7 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     Ok(flash::redirect(
-        &format!("/admin/processes/{key}"),
+        &paths::admin::process(&key),
         flash::Kind::Success,
         "Process created as a draft. Edit it, then publish.",
     ))
@@ -284,7 +285,7 @@ pub async fn save(
                 .await?;
                 tx.commit().await?;
                 return Ok(flash::redirect(
-                    &format!("/admin/processes/{key}"),
+                    &paths::admin::process(&key),
                     flash::Kind::Success,
                     "Draft saved. Publish it to use it.",
                 ));

@@ -16,6 +16,7 @@ use crate::web::AppState;
 use crate::web::extract::Form;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ProjectForm {
@@ -138,7 +139,7 @@ pub async fn create(
         let key = project.map(|p| p.key).unwrap_or_default();
         Ok(Saved::new(
             change,
-            format!("/admin/projects/{key}"),
+            paths::admin::project(&key),
             "Project created.",
         ))
     }
@@ -208,7 +209,7 @@ pub async fn update(
             Change::new("project", before.id, "update")
                 .before(&before)
                 .after(&after),
-            format!("/admin/projects/{key}"),
+            paths::admin::project(&key),
             "Saved.",
         ))
     }

@@ -17,6 +17,7 @@ use crate::web::extract::Form;
 use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 
 #[derive(Template)]
 #[template(path = "admin/roles.html")]
@@ -99,7 +100,7 @@ pub async fn create(
         let role = roles::find(&mut tx, id).await?;
         Ok(Saved::new(
             Change::new("role", id, "create").after(&role),
-            format!("/admin/roles/{id}"),
+            paths::admin::role(id),
             "Role created.",
         ))
     }
@@ -182,7 +183,7 @@ pub async fn update(
             Change::new("role", id, "update")
                 .before(&before)
                 .after(&after),
-            format!("/admin/roles/{id}"),
+            paths::admin::role(id),
             "Saved.",
         ))
     }
@@ -207,7 +208,7 @@ pub async fn delete(
         roles::delete(&mut tx, id).await?;
         Ok(Saved::new(
             Change::new("role", id, "delete").before(&before),
-            "/admin/roles",
+            paths::admin::roles(),
             "Role deleted.",
         ))
     }
@@ -232,8 +233,8 @@ pub struct GrantForm {
 
 fn holder_page(holder: Holder) -> String {
     match holder {
-        Holder::User(u) => format!("/admin/users/{u}"),
-        Holder::Group(g) => format!("/admin/groups/{g}"),
+        Holder::User(u) => paths::admin::user(u),
+        Holder::Group(g) => paths::admin::group(g),
     }
 }
 

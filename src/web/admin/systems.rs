@@ -16,6 +16,7 @@ use crate::web::AppState;
 use crate::web::extract::Form;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SystemForm {
@@ -156,7 +157,7 @@ pub async fn create(
         let after = systems::find(&mut tx, id).await?;
         Ok(Saved::new(
             Change::new("system", id, "create").after(&after),
-            "/admin/systems",
+            paths::admin::systems(),
             "System added.",
         ))
     }
@@ -186,7 +187,7 @@ pub async fn update(
             Change::new("system", id, "update")
                 .before(&before)
                 .after(&after),
-            "/admin/systems",
+            paths::admin::systems(),
             "Saved.",
         ))
     }

@@ -29,6 +29,7 @@ use crate::web::extract::Form;
 use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 
 /// The form field of a matrix cell.
 fn cell(impact: usize, urgency: usize) -> String {
@@ -168,7 +169,7 @@ async fn page(
 
 /// The project's triage page.
 fn triage_path(key: &str) -> String {
-    format!("/admin/projects/{key}/triage")
+    paths::admin::project_triage(key)
 }
 
 fn back(key: &str, text: &str) -> Response {
@@ -362,7 +363,7 @@ pub async fn set_tier(
             Change::new("group", id, "update")
                 .before(&before)
                 .after(&after),
-            format!("/admin/groups/{id}"),
+            paths::admin::group(id),
             "Saved.",
         ))
     }

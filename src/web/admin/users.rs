@@ -20,6 +20,7 @@ use crate::web::AppState;
 use crate::web::extract::Form;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 
 const PAGE: i64 = 50;
 
@@ -59,7 +60,7 @@ pub async fn list(
             let name: String =
                 url::form_urlencoded::byte_serialize(u.display_name.as_bytes()).collect();
             let query: String = url::form_urlencoded::byte_serialize(q.q.as_bytes()).collect();
-            format!("/admin/users?q={query}&after_name={name}&after_id={}", u.id)
+            paths::admin::users_page(query, name, u.id)
         })
     } else {
         None
@@ -152,7 +153,7 @@ pub async fn create(
         let user = users::find(&mut tx, id).await?;
         Ok(Saved::new(
             Change::new("user", id, "create").after(&user),
-            format!("/admin/users/{id}"),
+            paths::admin::user(id),
             "The account was created. Create a set-password link to let them sign in.",
         ))
     }
@@ -254,7 +255,7 @@ pub async fn update(
             Change::new("user", id, "update")
                 .before(&before)
                 .after(&after),
-            format!("/admin/users/{id}"),
+            paths::admin::user(id),
             "Saved.",
         ))
     }
@@ -289,7 +290,7 @@ async fn set_active(
             Change::new("user", id, action)
                 .before(&before)
                 .after(&after),
-            format!("/admin/users/{id}"),
+            paths::admin::user(id),
             text,
         ))
     }

@@ -15,6 +15,7 @@ use crate::web::AppState;
 use crate::web::extract::Form;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct CalendarForm {
@@ -177,7 +178,7 @@ pub async fn create(
         let after = calendars::find(&mut tx, id).await?;
         Ok(Saved::new(
             Change::new("sla_calendar", id, "create").after(&after),
-            "/admin/sla/calendars",
+            paths::admin::sla_calendars(),
             "Calendar added.",
         ))
     }
@@ -206,7 +207,7 @@ pub async fn update(
             Change::new("sla_calendar", id, "update")
                 .before(&before)
                 .after(&after),
-            "/admin/sla/calendars",
+            paths::admin::sla_calendars(),
             "Saved.",
         ))
     }
@@ -231,7 +232,7 @@ pub async fn delete(
         calendars::delete(&mut tx, id).await?;
         Ok(Saved::new(
             Change::new("sla_calendar", id, "delete").before(&before),
-            "/admin/sla/calendars",
+            paths::admin::sla_calendars(),
             "Calendar deleted.",
         ))
     }

@@ -20,6 +20,7 @@ use crate::web::AppState;
 use crate::web::extract::Form;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct PolicyForm {
@@ -223,7 +224,7 @@ pub async fn create(
         let after = policies::find(&mut tx, id).await?;
         Ok(Saved::new(
             Change::new("sla_policy", id, "create").after(&after),
-            "/admin/sla/policies",
+            paths::admin::sla_policies(),
             "Policy added.",
         ))
     }
@@ -252,7 +253,7 @@ pub async fn update(
             Change::new("sla_policy", id, "update")
                 .before(&before)
                 .after(&after),
-            "/admin/sla/policies",
+            paths::admin::sla_policies(),
             "Saved.",
         ))
     }
@@ -277,7 +278,7 @@ pub async fn delete(
         policies::delete(&mut tx, id).await?;
         Ok(Saved::new(
             Change::new("sla_policy", id, "delete").before(&before),
-            "/admin/sla/policies",
+            paths::admin::sla_policies(),
             "Policy deleted.",
         ))
     }

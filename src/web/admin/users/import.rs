@@ -24,6 +24,7 @@ use crate::web::extract::Form;
 use crate::web::flash;
 use crate::web::layout::Shell;
 use crate::web::pages::render;
+use crate::web::paths;
 
 const MAX_ROWS: usize = 5000;
 
@@ -244,7 +245,7 @@ pub async fn submit(
     }
     tx.commit().await?;
     Ok(flash::redirect(
-        "/admin/users",
+        paths::admin::users(),
         flash::Kind::Success,
         &format!("{count} account(s) imported. Send them set-password links."),
     ))
