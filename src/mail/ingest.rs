@@ -1,22 +1,24 @@
 //! The one ingest path: store the raw message first (its own transaction), then process it in
 //! a second one. Processing failures roll back and are written on the stored row (`failed`,
 //! with the error), so nothing is lost and "process again" can retry. A message already
-//! processed (same Message-ID, or same bytes when it has none) is a no-op.
+//! processed (same Message-ID, or same bytes when it has none) is a no-op. Here a message is
+//! told apart (a report, automatic mail, who sent it, which ticket it answers); what it then
+//! does to tickets is in `landing`.
+
+mod landing;
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 
-use super::parse::{self, Parsed};
+use self::landing::{Done, Input, bounce, open, reply};
 use super::sender::{self, Sender};
-use super::{Mailbox, out, thread};
-use crate::core::ids::TicketId;
+use super::{Mailbox, parse, thread};
 use crate::core::time::to_db;
 use crate::core::{Error, Result};
 use crate::engine::policy::{Action, Actor, Target, decide};
-use crate::engine::workflow::Category;
-use crate::tickets::attachments::{self, Upload};
-use crate::tickets::{self, EventData, NewTicket, ProcessChoice, Ticket, Visibility, flow};
+use crate::tickets::attachments;
+use crate::tickets::{self, Ticket};
 
 /// How a message reached us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,19 +176,6 @@ pub async fn reprocess(
     drop(conn);
     let mailbox = mailbox.ok_or(Error::NotFound)?;
     process(pool, &mailbox, mail, None, limits, now).await
-}
-
-/// What processing decided, before it is written on the row.
-enum Done {
-    Ticket {
-        new: bool,
-        ticket: TicketId,
-        key: String,
-        why: String,
-    },
-    Ignored(String),
-    Bounce(Option<(TicketId, String)>, String),
-    Failed(String),
 }
 
 /// Processes stored message `mail`; `raw` is its text when the caller holds it already (a
@@ -379,7 +368,7 @@ async fn handle(
         mailbox,
         parsed: &parsed,
         mail,
-        limits,
+        attachment_max_bytes: limits.attachment_max_bytes,
         internal,
         now,
     };
@@ -389,18 +378,6 @@ async fn handle(
     }
 }
 
-/// What handling one message needs throughout.
-struct Input<'a> {
-    actor: &'a Actor,
-    mailbox: &'a Mailbox,
-    parsed: &'a Parsed,
-    mail: i64,
-    limits: Limits,
-    /// The reply becomes an internal note (it answers an internal-note mail).
-    internal: bool,
-    now: Timestamp,
-}
-
 fn may_reply(actor: &Actor, ticket: &Ticket) -> bool {
     decide(
         actor,
@@ -408,301 +385,4 @@ fn may_reply(actor: &Actor, ticket: &Ticket) -> bool {
         Target::Ticket(&ticket.facts()),
     )
     .allowed()
-}
-
-fn clip(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
-}
-
-/// A new ticket from the message (`follow_up`: the closed one it answers).
-async fn open(
-    conn: &mut PgConnection,
-    input: &Input<'_>,
-    why: String,
-    follow_up: Option<TicketId>,
-) -> Result<Done> {
-    let Input {
-        actor,
-        mailbox,
-        parsed,
-        now,
-        ..
-    } = *input;
-    let new = NewTicket {
-        project_id: Some(mailbox.project_id),
-        process: mailbox
-            .process_id
-            .map_or(ProcessChoice::Default, ProcessChoice::Id),
-        title: clip(&parse::title_of(&parsed.subject), tickets::TITLE_MAX),
-        description: clip(&parsed.text, tickets::TEXT_MAX),
-        follow_up,
-        ..NewTicket::default()
-    };
-    let filed = tickets::create(conn, actor, &new, now).await?;
-    let mut why = if parsed.files.is_empty() {
-        why
-    } else {
-        let ticket = tickets::find_for_change(conn, actor, &filed.key).await?;
-        attach(conn, input, &ticket, None, why).await?
-    };
-    // Automatic mail never gets here (ignored above), so a person wrote it: acknowledge.
-    if !out::queue_ack(
-        conn,
-        filed.id,
-        actor.user_id,
-        parsed.message_id.as_deref(),
-        now,
-    )
-    .await?
-    {
-        why = format!("{why}; no acknowledgement (rate limit or undeliverable)");
-    }
-    received(conn, input, filed.id, &why).await?;
-    Ok(Done::Ticket {
-        new: true,
-        ticket: filed.id,
-        key: filed.key.to_string(),
-        why,
-    })
-}
-
-/// Adds the message to `ticket`: a public comment, moving a ticket waiting for the sender
-/// back to work, reopening a resolved one within its window, or else (closed, or too late)
-/// a new follow-up ticket linked to it.
-async fn reply(
-    conn: &mut PgConnection,
-    input: &Input<'_>,
-    mut ticket: Ticket,
-    mut why: String,
-) -> Result<Done> {
-    let Input {
-        actor,
-        parsed,
-        now,
-        internal,
-        ..
-    } = *input;
-    if let Some(into) = ticket.merged_into_id {
-        let target = tickets::find_for_change_by_id(conn, actor, into).await?;
-        why = format!("{why}, {} was merged into {}", ticket.key(), target.key());
-        ticket = target;
-    }
-    let body = clip(&parse::strip_quoted(&parsed.text), tickets::TEXT_MAX);
-    let body = if body.trim().is_empty() {
-        "(no text)".to_owned()
-    } else {
-        body
-    };
-    // An internal note never moves the ticket: no workflow for it.
-    let def = if internal {
-        None
-    } else {
-        ticket.definition(conn).await?
-    };
-    let category = def
-        .as_ref()
-        .and_then(|d| d.state(&ticket.state))
-        .map(|s| s.category);
-    let acting = tickets::acting(actor, &ticket.facts());
-    // The move a reply means: back to work from waiting, reopening from resolved or closed.
-    let mut moved = None;
-    if let (Some(def), Some(category)) = (&def, category) {
-        let wanted = |to: Option<Category>| match category {
-            Category::Waiting => matches!(to, Some(Category::Open | Category::New)),
-            Category::Resolved | Category::Closed => {
-                matches!(to, Some(Category::Open | Category::New | Category::Waiting))
-            }
-            _ => false,
-        };
-        let transition = def
-            .allowed(&ticket.snapshot(), &acting)
-            .into_iter()
-            .find(|t| wanted(def.state(&t.to).map(|s| s.category)))
-            .map(|t| t.key.clone());
-        let done = matches!(category, Category::Resolved | Category::Closed);
-        match transition {
-            Some(key) => {
-                let change = flow::Input {
-                    comment: body.clone(),
-                    ..flow::Input::default()
-                };
-                match flow::take_transition(conn, actor, &ticket, &key, &change, now).await {
-                    Ok(()) => moved = Some(key),
-                    Err(Error::Invalid(_)) if done => {
-                        return follow_up(conn, input, &ticket, why).await;
-                    }
-                    Err(Error::Invalid(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            None if done => return follow_up(conn, input, &ticket, why).await,
-            None => {}
-        }
-    }
-    let event = match &moved {
-        Some(key) => {
-            why = format!("{why}, took “{key}”");
-            None
-        }
-        None => {
-            let visibility = if internal {
-                Visibility::Internal
-            } else {
-                Visibility::Public
-            };
-            Some(tickets::add_comment(conn, actor, &ticket, &body, visibility, now).await?)
-        }
-    };
-    let why = attach(conn, input, &ticket, event, why).await?;
-    received(conn, input, ticket.id, &why).await?;
-    Ok(Done::Ticket {
-        new: false,
-        ticket: ticket.id,
-        key: ticket.key(),
-        why,
-    })
-}
-
-/// A new ticket linked to a closed one (or one resolved too long ago to reopen).
-async fn follow_up(
-    conn: &mut PgConnection,
-    input: &Input<'_>,
-    earlier: &Ticket,
-    why: String,
-) -> Result<Done> {
-    let why = format!("{why}; {} is closed: new follow-up", earlier.key());
-    Box::pin(open(conn, input, why, Some(earlier.id))).await
-}
-
-/// Files taken from one message; each costs a few writes, and a stranger can send thousands.
-const MAX_FILES: usize = 50;
-
-/// Stores the message's files on the ticket (with the comment `event` when there is one);
-/// files over the limit are left out and named in the answered reason.
-async fn attach(
-    conn: &mut PgConnection,
-    input: &Input<'_>,
-    ticket: &Ticket,
-    event: Option<i64>,
-    mut why: String,
-) -> Result<String> {
-    let Input {
-        actor, limits, now, ..
-    } = *input;
-    let files = &input.parsed.files;
-    if files.len() > MAX_FILES {
-        why = format!(
-            "{why}; left out: {} files past the first {MAX_FILES}",
-            files.len() - MAX_FILES
-        );
-    }
-    for file in files.iter().take(MAX_FILES) {
-        if file.data.len() > limits.attachment_max_bytes {
-            why = format!(
-                "{why}; left out: {}",
-                attachments::too_large_message(
-                    &file.filename,
-                    file.data.len(),
-                    limits.attachment_max_bytes
-                )
-            );
-            continue;
-        }
-        let upload = Upload {
-            filename: file.filename.clone(),
-            content_type: file.content_type.clone(),
-            data: file.data.clone(),
-        };
-        attachments::add(
-            conn,
-            actor,
-            ticket,
-            &upload,
-            if input.internal {
-                Visibility::Internal
-            } else {
-                Visibility::Public
-            },
-            event,
-            limits.attachment_max_bytes,
-            now,
-        )
-        .await?;
-    }
-    Ok(why)
-}
-
-async fn received(
-    conn: &mut PgConnection,
-    input: &Input<'_>,
-    ticket: TicketId,
-    why: &str,
-) -> Result<()> {
-    tickets::record(
-        conn,
-        ticket,
-        Some(input.actor.user_id),
-        &EventData::MailReceived {
-            mail_id: input.mail,
-            why: why.to_owned(),
-        },
-        input.now,
-    )
-    .await
-}
-
-/// A delivery report: recorded on the ticket whose mail it returns, never a new ticket.
-async fn bounce(
-    conn: &mut PgConnection,
-    mail: i64,
-    report: &parse::Report,
-    now: Timestamp,
-) -> Result<Done> {
-    let answers: Vec<(String, &'static str)> = report
-        .original_ids
-        .iter()
-        .map(|id| (id.clone(), "returned Message-ID"))
-        .collect();
-    let Some(m) = thread::by_message_ids(conn, &answers).await? else {
-        return Ok(Done::Bounce(
-            None,
-            "delivery report for a message we do not know".into(),
-        ));
-    };
-    let ticket = tickets::find_for_system(conn, m.ticket).await?;
-    tickets::record(
-        conn,
-        ticket.id,
-        None,
-        &EventData::MailBounced {
-            mail_id: mail,
-            recipient: report.recipient.clone(),
-            status: report.status.clone(),
-            diagnostic: report.diagnostic.clone(),
-            permanent: report.permanent(),
-        },
-        now,
-    )
-    .await?;
-    tickets::touch(conn, ticket.id, now).await?;
-    let mut why = format!("delivery report, {}", m.why);
-    // A permanent failure of a mail we sent to that very address: no more mail to it until
-    // an admin clears the mark. (A report naming only someone else's Message-ID marks nobody.)
-    if report.permanent()
-        && let Some(recipient) = &report.recipient
-        && out::sent_to(conn, &report.original_ids, recipient).await?
-    {
-        let reason = format!(
-            "{} {}",
-            report.status.as_deref().unwrap_or(""),
-            report
-                .diagnostic
-                .as_deref()
-                .unwrap_or("permanent delivery failure")
-        );
-        if out::mark_undeliverable(conn, recipient, &reason, now).await? {
-            why = format!("{why}; {recipient} marked undeliverable");
-        }
-    }
-    Ok(Done::Bounce(Some((ticket.id, ticket.key())), why))
 }

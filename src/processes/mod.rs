@@ -207,15 +207,27 @@ pub enum PublishError {
     Unmapped(Vec<(String, i64)>),
 }
 
-/// Publishes the draft as a new version, atomically with moving tickets out of removed
-/// states (`mapping`: old state → new state). Tickets stay on their version otherwise.
+/// A version just published, and the moves it leaves to the caller.
+#[derive(Debug, Clone)]
+#[must_use = "tickets in removed states must be moved (`tickets::publish_process` does)"]
+pub struct Published {
+    pub version: i32,
+    pub definition: Definition,
+    /// (old state, new state) for each removed state that open tickets are in.
+    pub moves: Vec<(String, String)>,
+}
+
+/// Publishes the draft as a new version, which every open ticket of the process follows from
+/// now on. Refused while open tickets are in states it removes and `mapping` (old state →
+/// new state) does not say where they go; moving them is the tickets' business
+/// (`tickets::publish_process`, in the same transaction), so `moves` says which to move.
 pub async fn publish(
     conn: &mut PgConnection,
     id: ProcessId,
     mapping: &[(String, String)],
     by: Option<UserId>,
     now: Timestamp,
-) -> Result<std::result::Result<i32, PublishError>> {
+) -> Result<std::result::Result<Published, PublishError>> {
     let draft = draft(conn, id).await?;
     let known = known(conn).await?;
     let errors = validate(&draft, &known);
@@ -251,19 +263,22 @@ pub async fn publish(
     .bind(by)
     .fetch_one(&mut *conn)
     .await?;
-    for (from, to) in mapping {
-        if stranded.iter().any(|(s, _)| s == from) {
-            crate::tickets::move_after_publish(conn, id, version, from, to, &draft, by, now)
-                .await?;
-        }
-    }
     // Every open ticket of the process follows the new version.
     sqlx::query("update tickets set process_version = $2 where process_id = $1 and state_category <> 'closed'")
         .bind(id)
         .bind(version)
         .execute(conn)
         .await?;
-    Ok(Ok(version))
+    let moves = mapping
+        .iter()
+        .filter(|(from, _)| stranded.iter().any(|(s, _)| s == from))
+        .cloned()
+        .collect();
+    Ok(Ok(Published {
+        version,
+        definition: draft,
+        moves,
+    }))
 }
 
 /// States of open tickets of this process that the definition no longer has.

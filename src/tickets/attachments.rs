@@ -8,7 +8,10 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use sqlx::{FromRow, PgConnection};
 
-use super::{EventData, Ticket, Visibility, record, touch};
+use super::comments::Visibility;
+use super::event_data::EventData;
+use super::events::record;
+use super::ticket::{Ticket, touch};
 use crate::core::ids::{AttachmentId, TicketId, UserId};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
 
-use super::{TEXT_MAX, TITLE_MAX, Ticket};
+use super::ticket::{TEXT_MAX, TITLE_MAX, Ticket};
 use crate::core::error::{OnConstraint, missing_reference};
 use crate::core::ids::{CannedId, ProjectId, UserId};
 use crate::core::time::to_db;

@@ -1,50 +1,22 @@
-//! The conversation on a ticket: public replies and internal notes (both `comment` events,
-//! told apart by `public`), the files that come with them, and noticing what other people
-//! changed while someone was writing. Canned responses are in `canned`, files in
-//! `attachments`, watchers in `watchers`.
+//! The conversation on a ticket: replies and internal notes with the files that come with
+//! them, what a reply means for the ticket's workflow (`answer`), and noticing what other
+//! people changed while someone was writing. Comments themselves are in `comments`, canned
+//! responses in `canned`, files in `attachments`, watchers in `watchers`.
 
 use jiff::Timestamp;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use super::attachments::{self, Upload};
-use super::{Event, EventData, Ticket, add_comment};
+use super::comments::{Visibility, add_comment};
+use super::event_data::EventData;
+use super::events::Event;
+use super::flow;
+use super::ticket::{Ticket, acting};
 use crate::core::ids::TicketId;
 use crate::core::{Error, Result};
 use crate::engine::policy::{self, Action, Actor, Target};
-
-/// Who a comment or file is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Visibility {
-    /// A reply: everyone who can see the ticket, the requester first.
-    #[default]
-    Public,
-    /// A note for those who may see internal data (`Action::SeeInternal`).
-    Internal,
-}
-
-impl Visibility {
-    /// `internal` is a note; anything else a public reply.
-    pub fn parse(raw: &str) -> Self {
-        if raw == "internal" {
-            Visibility::Internal
-        } else {
-            Visibility::Public
-        }
-    }
-
-    /// What the actor must be allowed to post it.
-    pub fn action(self) -> Action {
-        match self {
-            Visibility::Public => Action::CommentPublic,
-            Visibility::Internal => Action::SeeInternal,
-        }
-    }
-
-    pub fn is_internal(self) -> bool {
-        self == Visibility::Internal
-    }
-}
+use crate::engine::workflow::ReplyMeans;
 
 /// What the writer's page showed: the ticket's version and the newest event they could see.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -165,4 +137,59 @@ pub async fn reply(
         .await?;
     }
     Ok(())
+}
+
+/// What became of a reply `answer` took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answered {
+    /// Stored as a comment: its event (for the files that came with it).
+    Comment(i64),
+    /// It took this transition, the reply as the transition's comment.
+    Moved(String),
+    /// The ticket is done and this reply does not reopen it: nothing was written, and the
+    /// reply belongs on a new ticket that follows this one up.
+    FollowUp,
+}
+
+/// Takes a reply to `ticket` (loaded with `find_for_change`) as its workflow says a reply
+/// means (`Definition::reply_means`): back to work from waiting, reopened from resolved or
+/// closed, else a comment. An internal note never moves the ticket. Mail replies come here;
+/// the ticket page can too, as any reply from the requester or staff.
+pub async fn answer(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    ticket: &Ticket,
+    body: &str,
+    visibility: Visibility,
+    now: Timestamp,
+) -> Result<Answered> {
+    let means = match visibility {
+        Visibility::Internal => ReplyMeans::Comment,
+        Visibility::Public => match ticket.definition(conn).await? {
+            Some(def) => def.reply_means(&ticket.snapshot(), &acting(actor, &ticket.facts())),
+            None => ReplyMeans::Comment,
+        },
+    };
+    let (transition, reopens) = match means {
+        ReplyMeans::Comment => (None, false),
+        ReplyMeans::Resume(key) => (Some(key), false),
+        ReplyMeans::Reopen(key) => (Some(key), true),
+        ReplyMeans::FollowUp => return Ok(Answered::FollowUp),
+    };
+    if let Some(key) = transition {
+        let change = flow::Input {
+            comment: body.to_owned(),
+            ..flow::Input::default()
+        };
+        // A refusal is found before anything is written: the reply is then a comment, or,
+        // on a ticket that could not be reopened, a follow-up.
+        match flow::take_transition(conn, actor, ticket, &key, &change, now).await {
+            Ok(()) => return Ok(Answered::Moved(key)),
+            Err(Error::Invalid(_)) if reopens => return Ok(Answered::FollowUp),
+            Err(Error::Invalid(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let event = add_comment(conn, actor, ticket, body, visibility, now).await?;
+    Ok(Answered::Comment(event))
 }

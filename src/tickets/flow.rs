@@ -1,6 +1,7 @@
 //! Moving a ticket through its process: transitions and field edits, checked by the
 //! workflow engine against the screen rules, applied in the caller's transaction with an
-//! event for every change.
+//! event for every change. `apply` is the one place where the effects of a step are carried
+//! out: transitions, field edits, entering a state, and the outcome of an approval round.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -9,12 +10,14 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
-use super::events::record_notifying;
-use super::{
-    EventData, Ticket, acting, approvals, check_references, notices, parse_values, record,
-    record_comment, references, sla, touch,
-};
-use crate::core::ids::{GroupId, OrgUnitId, SystemId, UserId};
+use super::comments::record_comment;
+use super::event_data::EventData;
+use super::events::{record, record_notifying};
+use super::rounds::{self, Decided, Started};
+use super::ticket::{Ticket, acting, find_for_system, touch};
+use super::values::{check_references, parse_values, references};
+use super::{notices, sla};
+use crate::core::ids::{GroupId, OrgUnitId, SystemId, TicketId, UserId};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::Actor;
@@ -354,7 +357,7 @@ pub(super) async fn apply(
                 .execute(&mut *conn)
                 .await?;
                 // Whatever was being decided in the state it leaves needs nobody any more.
-                approvals::end_pending(conn, ticket.id, now).await?;
+                rounds::end_pending(conn, ticket.id, now).await?;
                 record_notifying(
                     conn,
                     ticket.id,
@@ -377,9 +380,8 @@ pub(super) async fn apply(
                     .await?
                     .ok_or(Error::NotFound)?;
                 let started =
-                    approvals::start_round(conn, ticket.id, def, &at, &project, &values, now)
-                        .await?;
-                if started == approvals::Started::Nobody
+                    rounds::start_round(conn, ticket.id, def, &at, &project, &values, now).await?;
+                if started == Started::Nobody
                     && passed.insert(at.clone())
                     && let Some(next) = def.after_approval(&at, Outcome::Nobody)
                 {
@@ -445,24 +447,49 @@ async fn assign_group(
 
 /// Enters `state` on a ticket placed there without a transition (filed into its initial
 /// state, or mapped there by a publish): its `on_enter` effects and approval round, as the
-/// system when `actor` is `None`.
+/// system when `actor` is `None`. False when the state has none (the ticket is not read).
 pub(super) async fn enter(
     conn: &mut PgConnection,
     actor: Option<&Actor>,
-    ticket: &Ticket,
+    ticket: TicketId,
     def: &Definition,
     state: &str,
     now: Timestamp,
-) -> Result<()> {
+) -> Result<bool> {
     let effects: Vec<Effect> = def
         .enter(state)
         .into_iter()
         .filter(|e| !matches!(e, Effect::MoveTo { .. }))
         .collect();
     if effects.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
-    apply(conn, actor, ticket, def, effects, ("", ""), now).await
+    let ticket = find_for_system(conn, ticket).await?;
+    apply(conn, actor, &ticket, def, effects, ("", ""), now).await?;
+    Ok(true)
+}
+
+/// Moves the ticket on as the approval step of the state a round was for says, once a
+/// decision settled the round (as the system); a round still open marks the change only.
+pub(super) async fn settle(
+    conn: &mut PgConnection,
+    ticket: &Ticket,
+    decided: Decided,
+    now: Timestamp,
+) -> Result<()> {
+    let Decided::Round { state, outcome } = decided else {
+        return touch(conn, ticket.id, now).await;
+    };
+    let def = ticket.definition(conn).await?.ok_or(Error::NotFound)?;
+    let Some(effects) = def.after_approval(&state, outcome) else {
+        return touch(conn, ticket.id, now).await;
+    };
+    let label = if outcome == Outcome::Approved {
+        "Approved"
+    } else {
+        "Rejected"
+    };
+    apply(conn, None, ticket, &def, effects, ("", label), now).await
 }
 
 async fn clock_event(

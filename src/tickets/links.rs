@@ -4,7 +4,9 @@
 use jiff::Timestamp;
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 
-use super::{EventData, Ticket, record, touch};
+use super::event_data::EventData;
+use super::events::record;
+use super::ticket::{Ticket, find_visible, touch};
 use crate::core::ids::{LinkId, TicketId, TicketKey, UserId};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};
@@ -61,12 +63,10 @@ pub async fn add(
         ))
     };
     let key = TicketKey::parse(other).ok_or_else(not_found)?;
-    let target = super::find_visible(conn, actor, &key)
-        .await
-        .map_err(|e| match e {
-            Error::NotFound => not_found(),
-            e => e,
-        })?;
+    let target = find_visible(conn, actor, &key).await.map_err(|e| match e {
+        Error::NotFound => not_found(),
+        e => e,
+    })?;
     if target.id == ticket.id {
         return Err(Error::Invalid(FieldErrors::one(
             "other",

@@ -10,7 +10,11 @@
 use jiff::Timestamp;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
-use super::{EventData, Ticket, find_for_change, links, record, record_comment, touch};
+use super::comments::record_comment;
+use super::event_data::EventData;
+use super::events::record;
+use super::ticket::{TEXT_MAX, Ticket, check_text, find_for_change, touch};
+use super::{links, rounds};
 use crate::core::ids::{ProjectId, TicketId, TicketKey};
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{self, Action, Actor, Target, TicketFacts};
@@ -97,7 +101,7 @@ async fn close(
     .bind(crate::core::time::to_db(now))
     .execute(&mut *conn)
     .await?;
-    super::approvals::end_pending(conn, ticket.id, now).await?;
+    rounds::end_pending(conn, ticket.id, now).await?;
     record(
         conn,
         ticket.id,
@@ -127,7 +131,7 @@ async fn comment_for_requester(
         return Ok(());
     }
     let mut errors = FieldErrors::new();
-    super::check_text(&mut errors, "comment", comment, super::TEXT_MAX, false);
+    check_text(&mut errors, "comment", comment, TEXT_MAX, false);
     errors.into_result()?;
     record_comment(conn, ticket.id, actor.user_id, comment, now).await
 }

@@ -1,6 +1,6 @@
 //! Which ticket events people hear of, who hears, and in what words.
 
-use super::EventData;
+use super::event_data::EventData;
 use crate::notifications::{Approvers, Audience, Kind, Notice};
 
 /// How much of a comment a notification quotes.

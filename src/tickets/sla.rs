@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value as Json;
 use sqlx::PgConnection;
 
-use super::EventData;
+use super::event_data::EventData;
 use crate::core::Result;
 use crate::core::ids::{ProcessId, ProjectId, TicketId, UserId};
 use crate::core::time::to_db;

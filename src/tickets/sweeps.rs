@@ -6,7 +6,10 @@
 use jiff::Timestamp;
 use sqlx::PgPool;
 
-use super::{EventData, find_for_system, flow, record, sla};
+use super::event_data::EventData;
+use super::events::record;
+use super::ticket::find_for_system;
+use super::{flow, sla};
 use crate::core::Result;
 use crate::core::ids::TicketId;
 use crate::core::time::to_db;

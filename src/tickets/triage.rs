@@ -6,7 +6,9 @@
 use jiff::Timestamp;
 use sqlx::PgConnection;
 
-use super::{EventData, Ticket, record, touch};
+use super::event_data::EventData;
+use super::events::record;
+use super::ticket::{Ticket, touch};
 use crate::core::ids::{GroupId, OrgUnitId, ProcessId, ProjectId, SystemId, UserId};
 use crate::core::time::to_db;
 use crate::core::{Error, FieldErrors, Result};

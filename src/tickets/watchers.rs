@@ -7,7 +7,9 @@
 use jiff::Timestamp;
 use sqlx::{FromRow, PgConnection};
 
-use super::{EventData, Ticket, record, touch};
+use super::event_data::EventData;
+use super::events::record;
+use super::ticket::{Ticket, touch};
 use crate::core::ids::{TicketId, UserId};
 use crate::core::{Error, FieldErrors, Result};
 use crate::engine::policy::{self, Action, Actor, Target};

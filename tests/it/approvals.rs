@@ -421,7 +421,7 @@ async fn tickets_filed_or_mapped_into_an_approval_state_start_a_round() {
         .await
         .unwrap();
     assert_eq!(
-        processes::publish(&mut conn, id, &[], None, t0())
+        unitrack::tickets::publish_process(&mut conn, id, &[], None, t0())
             .await
             .unwrap(),
         Ok(1)

@@ -556,7 +556,7 @@ async fn a_process_step_tells_whom_it_names_once_each_as_their_preferences_allow
         .await
         .unwrap();
     assert_eq!(
-        unitrack::processes::publish(&mut conn, process, &[], None, t0())
+        unitrack::tickets::publish_process(&mut conn, process, &[], None, t0())
             .await
             .unwrap(),
         Ok(1)

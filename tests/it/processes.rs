@@ -638,7 +638,7 @@ async fn user_and_group_values_must_exist_and_long_text_reads_as_safe_markdown()
     let id = unitrack::processes::upsert(&mut conn, &file, t0())
         .await
         .unwrap();
-    unitrack::processes::publish(&mut conn, id, &[], None, t0())
+    unitrack::tickets::publish_process(&mut conn, id, &[], None, t0())
         .await
         .unwrap()
         .unwrap();
@@ -872,7 +872,7 @@ async fn a_definition_read_before_its_publishing_commits_is_not_cached() {
     let label_of = |def: &unitrack::engine::workflow::Definition| def.fields[0].label.clone();
 
     let mut tx = conn.begin().await.unwrap();
-    let version = processes::publish(&mut tx, id, &[], None, t0())
+    let version = unitrack::tickets::publish_process(&mut tx, id, &[], None, t0())
         .await
         .unwrap()
         .unwrap();
@@ -882,7 +882,7 @@ async fn a_definition_read_before_its_publishing_commits_is_not_cached() {
 
     file.definition.fields[0].label = "Lender".into();
     processes::upsert(&mut conn, &file, t0()).await.unwrap();
-    let again = processes::publish(&mut conn, id, &[], None, t0())
+    let again = unitrack::tickets::publish_process(&mut conn, id, &[], None, t0())
         .await
         .unwrap()
         .unwrap();

@@ -1,11 +1,13 @@
 //! The workflow engine: pure rules over a process definition. Given a definition, a ticket
 //! snapshot and who is acting, it says which transitions are open, how each field shows
 //! (hidden, read, edit, required), whether a requested change is allowed (with reasons a
-//! person can read), what a transition does (effects), and how an approval round stands.
+//! person can read), what a transition does (effects), how an approval round stands, and
+//! what a reply on a ticket means (`reply`).
 //! No I/O, no clock: the caller stores and applies.
 
 mod definition;
 pub mod diagram;
+mod reply;
 mod validate;
 
 #[cfg(test)]
@@ -14,6 +16,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use definition::*;
+pub use reply::ReplyMeans;
 pub use validate::{DefinitionError, Known, validate};
 
 /// Relations to a ticket that act as roles in definitions.

@@ -894,3 +894,123 @@ fn a_process_can_leave_closing_a_resolution_to_the_requester() {
     assert!(def.reopens("done", "reopen"));
     assert!(!def.reopens("new", "resolve"));
 }
+
+#[test]
+fn a_reply_resumes_a_waiting_ticket_reopens_a_done_one_or_asks_for_a_follow_up() {
+    let def: Definition = toml::from_str(
+        r#"
+        [[states]]
+        key = "new"
+        label = "New"
+        category = "new"
+        initial = true
+
+        [[states]]
+        key = "work"
+        label = "In progress"
+        category = "open"
+
+        [[states]]
+        key = "waiting"
+        label = "Waiting for requester"
+        category = "waiting"
+
+        [[states]]
+        key = "done"
+        label = "Resolved"
+        category = "resolved"
+
+        [[states]]
+        key = "closed"
+        label = "Closed"
+        category = "closed"
+
+        [[transitions]]
+        key = "take"
+        label = "Start work"
+        from = ["new"]
+        to = "work"
+        roles = ["Agent L1"]
+
+        [[transitions]]
+        key = "ask"
+        label = "Ask the requester"
+        from = ["work"]
+        to = "waiting"
+        roles = ["Agent L1"]
+
+        [[transitions]]
+        key = "resolve_waiting"
+        label = "Resolve"
+        from = ["waiting"]
+        to = "done"
+        roles = ["Agent L1", "requester"]
+
+        [[transitions]]
+        key = "answer"
+        label = "Answer"
+        from = ["waiting"]
+        to = "work"
+        roles = ["requester", "Agent L1"]
+
+        [[transitions]]
+        key = "resolve"
+        label = "Resolve"
+        from = ["work"]
+        to = "done"
+        roles = ["Agent L1"]
+
+        [[transitions]]
+        key = "close"
+        label = "Close"
+        from = ["done"]
+        to = "closed"
+        roles = ["requester", "Agent L1"]
+
+        [[transitions]]
+        key = "reconsider"
+        label = "Ask again"
+        from = ["done"]
+        to = "waiting"
+        roles = ["Agent L1"]
+
+        [[transitions]]
+        key = "reopen"
+        label = "It is not solved"
+        from = ["done"]
+        to = "work"
+        roles = ["requester"]
+        "#,
+    )
+    .expect("definition parses");
+    let requester = Acting::new(["requester"], false);
+    let agent = Acting::new(["Agent L1"], true);
+    let watcher = Acting::new(["watcher"], false);
+    let cases: [(&str, &Acting, ReplyMeans); 11] = [
+        ("new", &requester, ReplyMeans::Comment),
+        ("work", &requester, ReplyMeans::Comment),
+        ("work", &agent, ReplyMeans::Comment),
+        // The first transition to an open or new state, not the first one allowed.
+        ("waiting", &requester, ReplyMeans::Resume("answer".into())),
+        ("waiting", &agent, ReplyMeans::Resume("answer".into())),
+        ("waiting", &watcher, ReplyMeans::Comment),
+        ("done", &requester, ReplyMeans::Reopen("reopen".into())),
+        // Back to waiting counts as reopening a done ticket.
+        ("done", &agent, ReplyMeans::Reopen("reconsider".into())),
+        ("done", &watcher, ReplyMeans::FollowUp),
+        ("closed", &requester, ReplyMeans::FollowUp),
+        ("gone", &requester, ReplyMeans::Comment),
+    ];
+    for (state, acting, expected) in cases {
+        let snapshot = Snapshot {
+            state: state.into(),
+            values: BTreeMap::new(),
+        };
+        assert_eq!(
+            def.reply_means(&snapshot, acting),
+            expected,
+            "a reply in {state} by {:?}",
+            acting.roles
+        );
+    }
+}

@@ -326,7 +326,7 @@ pub async fn publish(
     let process = processes::find_by_key(&mut tx, &key)
         .await?
         .ok_or(Error::NotFound)?;
-    let problems = match processes::publish(&mut tx, process.id, &mapping, Some(actor.user_id), now).await? {
+    let problems = match crate::tickets::publish_process(&mut tx, process.id, &mapping, Some(actor.user_id), now).await? {
         Ok(version) => {
             let note = serde_json::json!({ "version": version, "mapping": mapping });
             audit::record(&mut tx, actor.user_id, now, Change::new("process", process.id, "publish").after(&note)).await?;
