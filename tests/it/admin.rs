@@ -365,6 +365,7 @@ async fn a_set_password_link_works_once() {
         )
         .await
         .assert_redirect_to("/");
+    app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]

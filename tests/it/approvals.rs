@@ -208,6 +208,7 @@ async fn a_change_board_step_without_a_board_moves_on_and_a_second_round_keeps_t
             .await
             .unwrap();
     assert_eq!(statuses, ["rejected", "superseded"]);
+    app.expect_queued("mail_send", 18).await;
 }
 
 #[tokio::test]
@@ -360,6 +361,7 @@ async fn access_is_provisioned_by_the_systems_support_group_and_a_system_without
         .assert_redirect_to("/tickets/HD-3");
     assert_eq!(state(&app, 3).await, "withdrawn");
     olga_b.get("/approvals").await.assert_not_contains("HD-3");
+    app.expect_queued("mail_send", 10).await;
 }
 
 const PURCHASE_V1: &str = r#"key = "purchase"
@@ -506,4 +508,5 @@ async fn tickets_filed_or_mapped_into_an_approval_state_start_a_round() {
         .await
         .assert_redirect_to("/tickets/HD-2");
     assert_eq!(state(&app, 2).await, "approved");
+    app.expect_queued("mail_send", 6).await;
 }

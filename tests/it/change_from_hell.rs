@@ -451,4 +451,5 @@ async fn the_change_request_from_hell() {
         .count("select count(*) from ticket_events where kind = 'approval_decision'")
         .await;
     assert_eq!(decisions, 3);
+    app.expect_queued("mail_send", 35).await;
 }

@@ -90,6 +90,7 @@ async fn requester_never_sees_internal_notes_on_the_page_or_in_search() {
     .await
     .unwrap();
     assert_eq!(public, [false, true]);
+    app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]
@@ -726,4 +727,5 @@ async fn a_stale_reply_is_kept_with_a_notice_of_who_changed_what() {
     .await
     .assert_status(StatusCode::CONFLICT)
     .assert_contains("<strong>Rita Requester</strong> commented");
+    app.expect_queued("mail_send", 1).await;
 }

@@ -251,6 +251,7 @@ async fn sla_clocks_follow_the_ticket_and_always_equal_their_replay() {
         .await
         .assert_not_contains("SLA breached")
         .assert_not_contains("Triage");
+    d.app.expect_queued("mail_send", 5).await;
 }
 
 #[tokio::test]
@@ -409,6 +410,7 @@ async fn resolved_tickets_close_by_themselves_and_reopen_only_within_the_window(
             .await,
         1
     );
+    d.app.expect_queued("mail_send", 7).await;
 }
 
 #[tokio::test]
@@ -740,6 +742,7 @@ async fn a_bulk_action_changes_all_or_nothing() {
         .await
         .assert_contains("Nothing was changed.")
         .assert_contains("HD-2");
+    d.app.expect_queued("mail_send", 2).await;
 }
 
 #[tokio::test]

@@ -321,6 +321,7 @@ async fn the_job_polls_new_mail_moves_it_and_a_second_round_is_a_no_op() {
     assert_eq!(polled.taken, 1);
     assert_eq!(app.count("select count(*) from tickets").await, 3);
     assert_eq!(last_uid(&app).await, (5, None));
+    app.expect_queued("mail_send", 3).await;
 }
 
 #[tokio::test]
@@ -365,6 +366,7 @@ async fn a_recreated_folder_with_a_new_uidvalidity_does_not_duplicate() {
     assert_eq!(app.count("select count(*) from tickets").await, 3);
     assert_eq!(app.count("select count(*) from mail_in").await, 3);
     assert_eq!(dovecot.count("Support").await, 0);
+    app.expect_queued("mail_send", 3).await;
 }
 
 #[tokio::test]
@@ -426,6 +428,7 @@ async fn a_wrong_password_or_a_dead_server_is_recorded_not_fatal() {
         error.contains(&format!("cannot connect to 127.0.0.1:{port}")),
         "{error}"
     );
+    app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]
@@ -564,4 +567,5 @@ async fn an_admin_sets_up_an_imap_account_and_never_sees_the_password_again() {
         .await
         .assert_redirect_to(&page);
     assert_eq!(app.count("select count(*) from imap_accounts").await, 0);
+    app.expect_queued("mail_send", 1).await;
 }

@@ -323,6 +323,7 @@ async fn every_corpus_message_has_its_expected_outcome_and_none_is_lost() {
     .await
     .unwrap();
     assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+    app.expect_queued("mail_send", 26).await;
 }
 
 #[tokio::test]
@@ -361,6 +362,7 @@ async fn an_oversize_message_is_kept_raw_and_failed_and_a_retry_after_a_fix_proc
         .unwrap();
     assert!(matches!(retried, Outcome::New { .. }), "{retried:?}");
     assert_eq!(app.count("select count(*) from mail_in").await, 1);
+    app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]
@@ -393,6 +395,7 @@ async fn a_message_with_hundreds_of_files_keeps_the_first_fifty_and_says_so() {
         "{why}"
     );
     assert_eq!(app.count("select count(*) from attachments").await, 50);
+    app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]
@@ -437,6 +440,8 @@ async fn arbitrary_bytes_never_panic_and_are_always_stored() {
         cases += 1;
     }
     assert_eq!(cases, 60);
+    // How many of the random messages are answered varies with the cases.
+    app.discard_jobs("mail_send").await;
 }
 
 /// A deactivated account's mail is kept for Mail problems and opens nothing; a known sender's
@@ -487,6 +492,7 @@ async fn a_deactivated_senders_mail_is_kept_and_a_known_sender_keeps_their_accou
         1
     );
     assert_eq!(app.count("select count(*) from tickets").await, 1);
+    app.expect_queued("mail_send", 1).await;
 }
 
 /// An MTA that times out and retries, or two ways in (SMTP and IMAP) that carry one message,
@@ -533,6 +539,7 @@ Subject: Scanner jams\r\nMessage-ID: <twice@example.com>\r\n\r\nIt jams.\r\n";
     }
     assert_eq!(app.count("select count(*) from mail_in").await, 2);
     assert_eq!(app.count("select count(*) from tickets").await, 2);
+    app.expect_queued("mail_send", 2).await;
 }
 
 /// `unitrack mail ingest` as an MTA runs it: the message on stdin, the answer in the exit
@@ -593,6 +600,7 @@ async fn the_pipe_answers_the_mta_with_sysexits_codes() {
         &new,
     );
     assert_eq!(code, Some(75), "{err}");
+    app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]
@@ -720,4 +728,5 @@ async fn an_admin_adds_a_mailbox_sees_a_failed_message_raw_and_processes_it_agai
             .await,
         1
     );
+    app.expect_queued("mail_send", 1).await;
 }

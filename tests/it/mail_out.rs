@@ -354,6 +354,7 @@ async fn preferences_decide_who_is_mailed_and_our_own_addresses_never_are() {
         0
     );
     let _ = d.alice;
+    d.app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]
@@ -926,4 +927,5 @@ async fn an_sla_breach_mail_is_internal_so_a_reply_to_it_stays_internal() {
             .await,
         vec![true]
     );
+    d.app.expect_queued("mail_send", 2).await;
 }

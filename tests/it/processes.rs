@@ -187,6 +187,7 @@ async fn an_access_request_goes_to_the_system_owner_and_moves_on_when_approved()
         ]
     );
     app.get("/requests").await.assert_contains("Closed");
+    app.expect_queued("mail_send", 5).await;
 }
 
 #[tokio::test]
@@ -301,6 +302,7 @@ async fn screens_are_enforced_on_the_server_and_stale_forms_get_a_conflict() {
             .await
             .unwrap();
     assert_eq!(severity.as_deref(), Some("major"));
+    app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]
@@ -490,6 +492,7 @@ roles = ["requester"]
     app.get("/admin/audit")
         .await
         .assert_contains("process publish");
+    app.expect_queued("mail_send", 1).await;
 }
 
 /// The value of the hidden input `name` in the form posting to `action`.
@@ -855,6 +858,7 @@ async fn a_bug_is_a_duplicate_only_of_a_ticket_one_can_see_and_only_its_requeste
     .await
     .assert_redirect_to("/tickets/HD-1");
     assert_eq!(state_of(&app, 1).await, "closed");
+    app.expect_queued("mail_send", 5).await;
 }
 
 /// Published definitions are cached per process and version. A version read by the

@@ -182,6 +182,7 @@ async fn accepted_mail_opens_a_ticket_and_a_reply_threads() {
     assert!(transcript.contains("delivered before"), "{transcript}");
     assert_eq!(app.count("select count(*) from mail_in").await, 2);
     smtp.stop().await;
+    app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]
@@ -249,6 +250,7 @@ async fn two_recipients_make_one_ticket_in_the_first_mailbox() {
     );
     assert_eq!(app.count("select count(*) from tickets").await, 1);
     smtp.stop().await;
+    app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]
@@ -337,6 +339,7 @@ async fn garbage_bare_lf_and_a_database_failure_get_sane_answers() {
     assert_eq!(code, 24, "{transcript}");
     assert!(transcript.contains("451 4.3.0"), "{transcript}");
     smtp.stop().await;
+    app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]

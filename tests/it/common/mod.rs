@@ -258,6 +258,44 @@ pub struct TestApp {
     pub peer: SocketAddr,
 }
 
+/// A test that leaves jobs queued fails when its app drops (as the Rust registry server's
+/// test app does): whatever a test causes, it either runs (`run_jobs`) or says it expected it
+/// (`expect_queued`, `discard_jobs`). Jobs of a test that already failed are not looked at.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let options = self.db.options.clone();
+        // Own thread and runtime: this thread may be inside the test's runtime.
+        let left = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let mut conn = options.connect().await.expect("connect to check jobs");
+                let left: Vec<(String, i64)> = sqlx::query_as(
+                    "select kind, count(*) from jobs where done_at is null and failed_at is null
+                     group by kind order by kind",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .expect("queued jobs");
+                conn.close().await.ok();
+                left
+            })
+        })
+        .join()
+        .expect("checking queued jobs");
+        assert!(
+            left.is_empty(),
+            "the test left jobs queued (kind, count): {left:?}; run them with `run_jobs()` or \
+             say they are expected with `expect_queued` / `discard_jobs`"
+        );
+    }
+}
+
 /// What came back.
 pub struct TestResponse {
     pub status: StatusCode,
@@ -473,6 +511,47 @@ impl TestApp {
         assert!(self.cookie("ut_session").is_some());
         // Load a page to pick up the session's CSRF token.
         self.get("/").await.assert_status(StatusCode::OK);
+    }
+
+    /// Runs due jobs once, as one round of the server's job loop without a mail relay (mail
+    /// stays queued); answers how many ran.
+    pub async fn run_jobs(&self) -> usize {
+        unitrack::jobs::runner::tick(&self.pool, &self.clock, self.config.mail_limits())
+            .await
+            .expect("run jobs")
+    }
+
+    /// Jobs of `kind` still queued (neither done nor given up).
+    pub async fn queued(&self, kind: &str) -> i64 {
+        sqlx::query_scalar(
+            "select count(*) from jobs where kind = $1 and done_at is null and failed_at is null",
+        )
+        .bind(kind)
+        .fetch_one(&self.pool)
+        .await
+        .expect("queued jobs")
+    }
+
+    /// Asserts that exactly `expected` jobs of `kind` are queued, then takes them off the
+    /// queue: the test has looked at them, so they do not fail it on drop.
+    pub async fn expect_queued(&self, kind: &str, expected: i64) {
+        let queued = self.queued(kind).await;
+        assert_eq!(queued, expected, "queued {kind} jobs");
+        self.discard_jobs(kind).await;
+    }
+
+    /// Takes every queued job of `kind` off the queue (marks it done); answers how many. For
+    /// tests whose subject is not those jobs (mail a notification queued, say).
+    pub async fn discard_jobs(&self, kind: &str) -> u64 {
+        sqlx::query(
+            "update jobs set done_at = now(), locked_until = null
+             where kind = $1 and done_at is null and failed_at is null",
+        )
+        .bind(kind)
+        .execute(&self.pool)
+        .await
+        .expect("discard jobs")
+        .rows_affected()
     }
 
     pub async fn count(&self, sql: &'static str) -> i64 {
