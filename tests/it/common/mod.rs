@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod scenario;
 pub mod smtp_sink;
 
 use std::collections::BTreeMap;
