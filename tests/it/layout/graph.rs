@@ -467,6 +467,12 @@ impl Graph {
                 if exact_module && *how != How::Glob && *how != How::Path {
                     continue;
                 }
+                // A re-export hands a name on: whoever uses the name through this file is
+                // resolved to the file that defines it, so the re-exporting file itself
+                // depends on nothing by it (a parent naming its children's items is no loop).
+                if *how == How::PubUse {
+                    continue;
+                }
                 // A glob of a module that defines nothing (a face) imports only what it
                 // re-exports; those names are resolved where they are used.
                 if *how == How::Glob && graph.files[&target].defines.is_empty() {
