@@ -86,7 +86,11 @@ pub struct Route {
 }
 
 impl Route {
-    pub(super) fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, access: Access, h: H) -> Self {
+    pub(super) fn get<H: Handler<T, AppState>, T: 'static>(
+        path: &'static str,
+        access: Access,
+        h: H,
+    ) -> Self {
         Self {
             method: Method::GET,
             path,
@@ -95,7 +99,11 @@ impl Route {
         }
     }
 
-    pub(super) fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, access: Access, h: H) -> Self {
+    pub(super) fn post<H: Handler<T, AppState>, T: 'static>(
+        path: &'static str,
+        access: Access,
+        h: H,
+    ) -> Self {
         Self {
             method: Method::POST,
             path,

@@ -96,7 +96,10 @@ const LAYERS: [(&str, &[&str]); 6] = [
         ],
     ),
     ("web", &["web/"]),
-    ("startup", &["startup.rs", "startup/", "workers.rs", "cli.rs", "cli/"]),
+    (
+        "startup",
+        &["startup.rs", "startup/", "workers.rs", "cli.rs", "cli/"],
+    ),
     ("main", &["main.rs"]),
 ];
 

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::ClusterError;
+use super::error::ClusterError;
 
 /// Where to look for the server programs; `Default` is PATH, then the Debian layout.
 #[derive(Debug, Clone)]

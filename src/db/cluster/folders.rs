@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::error::{ClusterError, io_err};
+use super::handle::{Cluster, RELOCATED_ROOT};
 use super::user::{RunAs, chown_tree, owned_by, traversable};
-use super::{Cluster, ClusterError, RELOCATED_ROOT, io_err};
 
 impl Cluster {
     pub(super) fn prepare_folders(&self) -> Result<(), ClusterError> {

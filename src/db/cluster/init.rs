@@ -3,7 +3,8 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 
-use super::{Cluster, ClusterError, PORT, SUPERUSER, io_err};
+use super::error::{ClusterError, io_err};
+use super::handle::{Cluster, PORT, SUPERUSER};
 
 impl Cluster {
     pub(super) fn initdb(&self) -> Result<(), ClusterError> {

@@ -16,107 +16,29 @@
 //! lifecycle: start, the ways to reach it, stop.
 
 mod bins;
+mod error;
 mod folders;
+mod handle;
 mod init;
 mod server;
 #[cfg(test)]
 mod tests;
 mod user;
 
-use std::fs::{self, File};
-use std::io;
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use sqlx::postgres::PgConnectOptions;
 
 pub use bins::BinSearch;
+pub use error::ClusterError;
+use error::io_err;
 use folders::{cluster_root, lock_data_dir};
+use handle::PORT;
+pub use handle::{Cluster, ClusterOptions, SUPERUSER};
 use server::read_pid;
 use user::RunAs;
-
-/// The superuser and the database that a private cluster gets.
-pub const SUPERUSER: &str = "unitrack";
-const PORT: u16 = 5432;
-const RELOCATED_ROOT: &str = "/var/lib/unitrack";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    #[error(
-        "PostgreSQL server programs (initdb, pg_ctl, postgres) were not found on PATH or under \
-         /usr/lib/postgresql/<version>/bin. Install them (Debian/Ubuntu: `apt-get install \
-         postgresql`) or set DATABASE_URL to an existing database"
-    )]
-    NoBinaries,
-    #[error(
-        "data folder {path} is not writable ({source}); set UNITRACK_DATA_DIR to a folder you can write"
-    )]
-    NotWritable { path: PathBuf, source: io::Error },
-    #[error(
-        "another Unitrack is already using data folder {path}{pid}; stop it first, or set \
-         UNITRACK_DATA_DIR to another folder"
-    )]
-    InUse { path: PathBuf, pid: String },
-    #[error(
-        "running as root, but there is no unprivileged `{user}` user to run PostgreSQL as \
-         (PostgreSQL refuses to run as root). Create it (`useradd --system {user}`), run \
-         Unitrack as a normal user, or set DATABASE_URL"
-    )]
-    NoUnprivilegedUser { user: String },
-    #[error("`{command}` failed: {detail}")]
-    Command { command: String, detail: String },
-    #[error("PostgreSQL did not accept connections on {socket}: {source}")]
-    NotReady {
-        socket: PathBuf,
-        source: sqlx::Error,
-    },
-    #[error("{context}: {source}")]
-    Io { context: String, source: io::Error },
-}
-
-fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> ClusterError {
-    let context = context.into();
-    move |source| ClusterError::Io { context, source }
-}
-
-/// What to start.
-#[derive(Debug, Clone)]
-pub struct ClusterOptions {
-    /// The data folder; the cluster goes in `<data_dir>/postgres` (or is relocated, see above).
-    pub data_dir: PathBuf,
-    /// The database to create and connect to.
-    pub database: String,
-    pub bins: BinSearch,
-    /// The unprivileged user to run as when this process is root.
-    pub system_user: String,
-    /// Remove everything when the cluster stops (test clusters).
-    pub temporary: bool,
-}
-
-impl ClusterOptions {
-    pub fn new(data_dir: impl Into<PathBuf>, database: &str) -> Self {
-        Self {
-            data_dir: data_dir.into(),
-            database: database.to_owned(),
-            bins: BinSearch::default(),
-            system_user: "postgres".into(),
-            temporary: false,
-        }
-    }
-}
-
-/// A running private cluster. Stop it with [`Cluster::stop`]; dropping it stops it too.
-#[derive(Debug)]
-pub struct Cluster {
-    bin_dir: PathBuf,
-    root: PathBuf,
-    run_as: Option<RunAs>,
-    database: String,
-    temporary: bool,
-    watchdog: Option<(Child, ChildStdin)>,
-    _lock: File,
-    stopped: bool,
-}
 
 impl Cluster {
     /// Finds the programs, initialises on first use, starts and waits until ready, and creates

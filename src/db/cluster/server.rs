@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use sqlx::{ConnectOptions, Connection};
 
-use super::{Cluster, ClusterError, io_err};
+use super::error::{ClusterError, io_err};
+use super::handle::Cluster;
 
 impl Cluster {
     /// A `postmaster.pid` left by a crash: stop the server when it is an orphan of an earlier

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use sqlx::ConnectOptions;
 
+use super::handle::RELOCATED_ROOT;
 use super::server::data_dir_argument;
 use super::*;
 

@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::ClusterError;
+use super::error::ClusterError;
 
 /// The unprivileged user PostgreSQL runs as when this process is root.
 #[derive(Debug, Clone)]
