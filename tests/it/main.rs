@@ -8,6 +8,7 @@ mod approvals;
 mod auth;
 mod authz;
 mod binary;
+mod browser;
 mod change_from_hell;
 mod common;
 mod conversation;
