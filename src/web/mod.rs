@@ -6,9 +6,7 @@ mod account;
 mod admin;
 mod approval_links;
 mod assets;
-mod attachments;
 mod auth;
-mod conversation;
 mod csrf;
 mod error;
 mod extract;
@@ -24,6 +22,8 @@ mod response;
 mod router;
 mod session;
 mod tickets;
+
+use tickets::{attachments, conversation};
 
 use std::net::IpAddr;
 use std::ops::Deref;
