@@ -4,20 +4,11 @@
 
 use axum::http::StatusCode;
 use jiff::SignedDuration;
-use unitrack::core::ids::{TicketId, UserId};
-use unitrack::people::roles::{self, Holder};
+use unitrack::core::ids::TicketId;
 use unitrack::tickets::{self, EventData};
 
-use crate::common::{TestApp, TestBrowser, t0};
-
-/// Rita files HD-1, Walt files HD-2 (a minute later, with a comment after another minute),
-/// Olga files ERP-1. Alice is an agent everywhere; Hank an agent in HD only. Signed in as
-/// Alice.
-struct Desk {
-    app: TestApp,
-    walt: TestBrowser,
-    alice: UserId,
-}
+use crate::common::scenario::Scenario;
+use crate::common::{TestApp, TestBrowser};
 
 async fn file(browser: &mut TestBrowser, project: &str, title: &str) -> String {
     let response = browser
@@ -37,27 +28,13 @@ async fn file(browser: &mut TestBrowser, project: &str, title: &str) -> String {
         .to_owned()
 }
 
-async fn desk() -> Desk {
-    let mut app = TestApp::new().await;
-    app.create_user("rita@example.com", "Rita", false).await;
-    app.create_user("walt@example.com", "Walt", false).await;
-    app.create_user("olga@example.com", "Olga", false).await;
-    let alice = app
-        .create_user_with_role("alice@example.com", "Alice", "Agent L1")
-        .await;
-    let hank = app.create_user("hank@example.com", "Hank", false).await;
-    let hd = app.create_project("HD", "Help desk").await;
-    let erp = app.create_project("ERP", "ERP").await.to_string();
-    let mut conn = app.pool.acquire().await.unwrap();
-    let l1 = roles::find_by_name(&mut conn, "Agent L1")
-        .await
-        .unwrap()
-        .unwrap();
-    roles::grant(&mut conn, l1.id, Holder::User(hank), Some(hd), t0())
-        .await
-        .unwrap();
-    drop(conn);
-    let hd = hd.to_string();
+/// The scenario (see `common::scenario`): Rita files HD-1, Walt files HD-2 (a minute later,
+/// with a comment after another minute), Olga files ERP-1. Alice is an agent everywhere; Hank
+/// an agent in HD only. Signed in as Alice; Walt's browser stays signed in.
+async fn desk() -> (Scenario, TestBrowser) {
+    let mut s = Scenario::new().await;
+    let app = &s.app;
+    let (hd, erp) = (s.hd.to_string(), s.erp.to_string());
     let mut rita = app.other_browser();
     rita.login("rita@example.com").await;
     assert_eq!(file(&mut rita, &hd, "Printer broken").await, "HD-1");
@@ -74,8 +51,8 @@ async fn desk() -> Desk {
     let mut olga = app.other_browser();
     olga.login("olga@example.com").await;
     assert_eq!(file(&mut olga, &erp, "ERP is slow").await, "ERP-1");
-    app.login("alice@example.com").await;
-    Desk { app, walt, alice }
+    s.app.login("alice@example.com").await;
+    (s, walt)
 }
 
 async fn id_of(app: &TestApp, number: i64, project: &str) -> TicketId {
@@ -100,7 +77,7 @@ async fn state_of(app: &TestApp, id: TicketId) -> (String, String, Option<Ticket
 
 #[tokio::test]
 async fn closing_as_a_duplicate_links_the_tickets_closes_and_tells_the_requester() {
-    let Desk { mut app, .. } = desk().await;
+    let (Scenario { mut app, .. }, _) = desk().await;
     app.get("/tickets/HD-2")
         .await
         .assert_contains("Duplicate of / Merge into");
@@ -152,13 +129,12 @@ async fn closing_as_a_duplicate_links_the_tickets_closes_and_tells_the_requester
             "took “Closed as duplicate of HD-1”: New → Closed".to_owned(),
         ]
     );
+    app.expect_queued("mail_send", 2).await;
 }
 
 #[tokio::test]
 async fn duplicates_are_refused_for_closed_tickets_itself_and_tickets_one_cannot_see() {
-    let Desk {
-        mut app, mut walt, ..
-    } = desk().await;
+    let (Scenario { mut app, .. }, mut walt) = desk().await;
     let refused = |body: &str, message: &str| {
         assert!(body.contains(message), "{message:?} not in {body}");
     };
@@ -224,15 +200,12 @@ async fn duplicates_are_refused_for_closed_tickets_itself_and_tickets_one_cannot
         1,
         "nothing written by refusals"
     );
+    app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]
 async fn a_merged_ticket_lives_on_in_its_target_timeline_marked_and_in_time_order() {
-    let Desk {
-        mut app,
-        mut walt,
-        alice,
-    } = desk().await;
+    let (Scenario { mut app, alice, .. }, mut walt) = desk().await;
     let (hd1, hd2) = (id_of(&app, 1, "HD").await, id_of(&app, 2, "HD").await);
     let mut tx = app.pool.begin().await.unwrap();
     tickets::record(
@@ -312,13 +285,12 @@ async fn a_merged_ticket_lives_on_in_its_target_timeline_marked_and_in_time_orde
         .await
         .assert_status(StatusCode::OK)
         .assert_contains("merged this into HD-1");
+    app.expect_queued("mail_send", 1).await;
 }
 
 #[tokio::test]
 async fn merges_refuse_self_merged_targets_and_cycles_and_stay_one_level_deep() {
-    let Desk {
-        mut app, mut walt, ..
-    } = desk().await;
+    let (Scenario { mut app, .. }, mut walt) = desk().await;
     assert_eq!(
         file(&mut walt, &hd(&app).await, "Third printer").await,
         "HD-3"
@@ -386,6 +358,7 @@ async fn merges_refuse_self_merged_targets_and_cycles_and_stay_one_level_deep() 
         .assert_contains("from HD-2")
         .assert_contains("Paper everywhere")
         .assert_contains("Still broken");
+    app.expect_queued("mail_send", 3).await;
 }
 
 async fn hd(app: &TestApp) -> String {

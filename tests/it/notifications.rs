@@ -10,80 +10,23 @@ use unitrack::notifications::{self, Channel, Kind};
 use unitrack::people::groups;
 use unitrack::tickets::{self, EventData};
 
+use crate::common::scenario::{Scenario, watch};
 use crate::common::{TestApp, t0};
 use crate::policy::{QUERIES, count_queries_on_this_thread};
 
-/// Rita (requester) files HD-1; Alice (agent) is its assignee; Bob (agent) and Walt
-/// (requester) watch it; Nora (agent) has nothing to do with it. Signed in as Alice.
-struct Desk {
-    app: TestApp,
-    rita: UserId,
-    alice: UserId,
-    bob: UserId,
-    walt: UserId,
-    nora: UserId,
-    ticket: TicketId,
-}
-
-async fn desk() -> Desk {
-    let mut app = TestApp::new().await;
-    let rita = app.create_user("rita@example.com", "Rita", false).await;
-    let alice = app
-        .create_user_with_role("alice@example.com", "Alice", "Agent L1")
-        .await;
-    let bob = app
-        .create_user_with_role("bob@example.com", "Bob", "Agent L1")
-        .await;
-    let walt = app.create_user("walt@example.com", "Walt", false).await;
-    let nora = app
-        .create_user_with_role("nora@example.com", "Nora", "Agent L1")
-        .await;
-    let project = app.create_project("HD", "Help desk").await.to_string();
-    let mut browser = app.other_browser();
-    browser.login("rita@example.com").await;
-    browser
-        .post_form(
-            "/tickets",
-            &[
-                ("project_id", &project),
-                ("title", "Printer jammed"),
-                ("description", ""),
-            ],
-        )
-        .await
-        .assert_redirect_to("/tickets/HD-1");
-    let ticket: TicketId = sqlx::query_scalar("select id from tickets where number = 1")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    sqlx::query("update tickets set assignee_id = $2 where id = $1")
-        .bind(ticket)
-        .bind(alice)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    for watcher in [bob, walt] {
-        watch(&app, ticket, watcher).await;
+/// The scenario (see `common::scenario`): Rita files HD-1; Alice is its assignee; Bob and Walt
+/// watch it; Nora (an agent) has nothing to do with it. Signed in as Alice.
+async fn desk() -> (Scenario, TicketId) {
+    let mut s = Scenario::new().await;
+    let key = s.file("rita@example.com", s.hd, "Printer jammed").await;
+    assert_eq!(key, "HD-1");
+    let ticket = s.ticket("HD-1").await;
+    s.assign(ticket, s.alice).await;
+    for watcher in [s.bob, s.walt] {
+        s.watch(ticket, watcher).await;
     }
-    app.login("alice@example.com").await;
-    Desk {
-        app,
-        rita,
-        alice,
-        bob,
-        walt,
-        nora,
-        ticket,
-    }
-}
-
-async fn watch(app: &TestApp, ticket: TicketId, user: UserId) {
-    sqlx::query("insert into ticket_watchers (ticket_id, user_id) values ($1, $2)")
-        .bind(ticket)
-        .bind(user)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    s.app.login("alice@example.com").await;
+    (s, ticket)
 }
 
 /// Who was told of the latest event.
@@ -117,15 +60,18 @@ fn note(body: &str, public: bool) -> EventData {
 
 #[tokio::test]
 async fn replies_reach_participants_but_not_the_actor_and_notes_only_those_who_may_read_them() {
-    let Desk {
-        mut app,
-        rita,
-        alice,
-        bob,
-        walt,
-        nora,
+    let (
+        Scenario {
+            mut app,
+            rita,
+            alice,
+            bob,
+            walt,
+            nora,
+            ..
+        },
         ticket,
-    } = desk().await;
+    ) = desk().await;
     app.post_form("/tickets/HD-1/comments", &[("body", "On my way.")])
         .await
         .assert_redirect_to("/tickets/HD-1#comment");
@@ -187,18 +133,21 @@ async fn replies_reach_participants_but_not_the_actor_and_notes_only_those_who_m
     let prefs = notifications::preferences(&mut conn, rita).await.unwrap();
     let reply = prefs.iter().find(|p| p.kind == Kind::PublicReply).unwrap();
     assert!(!reply.in_app && reply.email, "both channels are stored");
+    app.expect_queued("mail_send", 6).await;
 }
 
 #[tokio::test]
 async fn new_group_tickets_reach_the_group_and_approval_requests_the_approvers() {
-    let Desk {
-        app,
-        alice,
-        bob,
-        nora,
+    let (
+        Scenario {
+            app,
+            alice,
+            bob,
+            nora,
+            ..
+        },
         ticket,
-        ..
-    } = desk().await;
+    ) = desk().await;
     let mut conn = app.pool.acquire().await.unwrap();
     let team = groups::create(&mut conn, "Printers", "", t0())
         .await
@@ -272,19 +221,22 @@ async fn new_group_tickets_reach_the_group_and_approval_requests_the_approvers()
     )
     .await;
     assert_eq!(told_of_last_event(&app).await, BTreeSet::from([approver]));
+    app.expect_queued("mail_send", 2).await;
 }
 
 #[tokio::test]
 async fn notify_group_tells_members_who_may_see_the_ticket_and_its_internal_data() {
-    let Desk {
-        app,
-        rita,
-        bob,
-        walt,
-        nora,
+    let (
+        Scenario {
+            app,
+            rita,
+            bob,
+            walt,
+            nora,
+            ..
+        },
         ticket,
-        ..
-    } = desk().await;
+    ) = desk().await;
     let mut conn = app.pool.acquire().await.unwrap();
     let escalation: GroupId = groups::create(&mut conn, "Escalation", "", t0())
         .await
@@ -321,9 +273,7 @@ async fn notify_group_tells_members_who_may_see_the_ticket_and_its_internal_data
 /// The number of statements behind a comment, with `watchers` watchers on the ticket.
 #[tokio::test(flavor = "current_thread")]
 async fn an_event_costs_the_same_statements_for_one_watcher_as_for_six() {
-    let Desk {
-        mut app, ticket, ..
-    } = desk().await;
+    let (Scenario { mut app, .. }, ticket) = desk().await;
     let mut counts = Vec::new();
     for (extra, watchers) in [(0, 2), (4, 6)] {
         for i in 0..extra {
@@ -348,11 +298,12 @@ async fn an_event_costs_the_same_statements_for_one_watcher_as_for_six() {
         counts[0], counts[1],
         "statements must not grow with recipients: {counts:?}"
     );
+    app.expect_queued("mail_send", 20).await;
 }
 
 #[tokio::test]
 async fn the_bell_counts_unread_and_opening_or_marking_all_reads_them() {
-    let Desk { mut app, .. } = desk().await;
+    let (Scenario { mut app, .. }, _) = desk().await;
     app.get("/").await.assert_not_contains("bell-count");
     for body in ["one", "two", "three"] {
         app.post_form("/tickets/HD-1/comments", &[("body", body)])
@@ -413,13 +364,12 @@ async fn the_bell_counts_unread_and_opening_or_marking_all_reads_them() {
         3,
         "only Rita's were marked"
     );
+    app.expect_queued("mail_send", 9).await;
 }
 
 #[tokio::test]
 async fn the_bell_stops_counting_at_its_cap() {
-    let Desk {
-        app, alice, ticket, ..
-    } = desk().await;
+    let (Scenario { app, alice, .. }, ticket) = desk().await;
     for i in 0..105 {
         record(&app, ticket, Some(alice), note(&format!("n{i}"), true)).await;
     }
@@ -428,13 +378,12 @@ async fn the_bell_stops_counting_at_its_cap() {
     rita.get("/")
         .await
         .assert_contains("<span class=\"bell-count\">99+</span>");
+    app.expect_queued("mail_send", 315).await;
 }
 
 #[tokio::test]
 async fn the_list_pages_newest_first_with_a_keyset_cursor() {
-    let Desk {
-        app, alice, ticket, ..
-    } = desk().await;
+    let (Scenario { app, alice, .. }, ticket) = desk().await;
     for i in 1..=30 {
         record(
             &app,
@@ -467,17 +416,17 @@ async fn the_list_pages_newest_first_with_a_keyset_cursor() {
     rita.get("/notifications?before=garbage")
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    app.expect_queued("mail_send", 90).await;
 }
 
 #[tokio::test]
 async fn notifications_of_tickets_one_can_no_longer_see_drop_out_of_the_list() {
-    let Desk {
-        app,
-        alice,
+    let (
+        Scenario {
+            app, alice, walt, ..
+        },
         ticket,
-        walt,
-        ..
-    } = desk().await;
+    ) = desk().await;
     record(&app, ticket, Some(alice), note("Secret-ish reply", true)).await;
     let mut browser = app.other_browser();
     browser.login("walt@example.com").await;
@@ -494,6 +443,7 @@ async fn notifications_of_tickets_one_can_no_longer_see_drop_out_of_the_list() {
         .get("/notifications")
         .await
         .assert_not_contains("Secret-ish reply");
+    app.expect_queued("mail_send", 3).await;
 }
 
 const OUTAGE: &str = r#"key = "outage"
@@ -651,4 +601,5 @@ async fn a_process_step_tells_whom_it_names_once_each_as_their_preferences_allow
         .await
         .assert_redirect_to("/tickets/HD-1");
     assert_eq!(told_of_last_event(&app).await, BTreeSet::from([rita]));
+    app.expect_queued("mail_send", 4).await;
 }

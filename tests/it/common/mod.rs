@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod scenario;
 pub mod smtp_sink;
 
 use std::collections::BTreeMap;
@@ -516,7 +517,7 @@ impl TestApp {
     /// Runs due jobs once, as one round of the server's job loop without a mail relay (mail
     /// stays queued); answers how many ran.
     pub async fn run_jobs(&self) -> usize {
-        unitrack::jobs::runner::tick(&self.pool, &self.clock, self.config.mail_limits())
+        unitrack::workers::run_jobs_once(&self.pool, &self.clock, self.config.mail_limits(), None)
             .await
             .expect("run jobs")
     }

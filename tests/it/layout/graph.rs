@@ -175,6 +175,9 @@ fn raw_string_end(chars: &[char], i: usize) -> Option<usize> {
     Some(chars.len())
 }
 
+/// A path a `use` names, with the name it binds (`None` for a glob).
+type UseEntry = (Vec<String>, Option<String>);
+
 fn ident(tok: Option<&(usize, Tok)>) -> Option<&str> {
     match tok {
         Some((_, Tok::Ident(s))) => Some(s),
@@ -192,7 +195,7 @@ fn use_tree(
     toks: &[(usize, Tok)],
     mut i: usize,
     prefix: Vec<String>,
-    out: &mut Vec<(Vec<String>, Option<String>)>,
+    out: &mut Vec<UseEntry>,
 ) -> usize {
     let mut path = prefix;
     loop {
@@ -339,7 +342,7 @@ fn parse(rel: &str, text: &str) -> File {
     let mut inline: Vec<(String, usize)> = Vec::new();
     let mut depth = 0usize;
     let mut i = 0;
-    let mut uses: Vec<(usize, Vec<String>, Vec<(Vec<String>, Option<String>)>, bool)> = Vec::new();
+    let mut uses: Vec<(usize, Vec<String>, Vec<UseEntry>, bool)> = Vec::new();
     let mut paths: Vec<(usize, Vec<String>, Vec<String>)> = Vec::new();
     while i < toks.len() {
         let (line, tok) = &toks[i];
@@ -510,10 +513,10 @@ impl Graph {
         if let Some(target) = here.bindings.get(name) {
             let mut next = target.clone();
             next.extend(rest[1..].iter().cloned());
-            if next != abs {
-                if let Some(found) = self.resolve(&next, hops + 1) {
-                    return Some(found);
-                }
+            if next != abs
+                && let Some(found) = self.resolve(&next, hops + 1)
+            {
+                return Some(found);
             }
         }
         for glob in &here.globs {
