@@ -11,13 +11,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
+pub use crate::core::secret::mask_password;
+pub use crate::telemetry::LogFormat;
 
 /// A validated configuration. `Debug` masks the database password.
 #[derive(Clone, Serialize, Deserialize)]
@@ -381,18 +376,6 @@ fn describe(e: &figment::Error) -> String {
             "invalid setting {setting} ({}, from {source}): {detail}",
             env_name(&setting)
         )
-    }
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs and errors.
-pub fn mask_password(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(parsed) => parsed.to_string(),
-        Err(_) => "(unparseable URL)".into(),
     }
 }
 

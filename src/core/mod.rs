@@ -3,6 +3,7 @@
 pub mod error;
 pub mod ids;
 pub mod markdown;
+pub mod secret;
 pub mod time;
 
 pub use error::{Error, FieldErrors, Result};

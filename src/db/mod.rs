@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
-use crate::config::mask_password;
+use crate::core::secret::mask_password;
 
 /// Migrations under `migrations/`, embedded in the binary; forward-only.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();

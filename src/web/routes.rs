@@ -2,7 +2,8 @@
 //! `tests/it/authz.rs` walks it.
 
 use super::state::{Access, Route};
-use super::{account, admin, approval_links, attachments, auth, conversation, notifications};
+use super::tickets::{attachments, conversation};
+use super::{account, admin, approval_links, auth, notifications};
 use super::{assets, pages, password, queues, tickets};
 use crate::engine::policy::{Action, Permission};
 
