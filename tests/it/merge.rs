@@ -7,26 +7,8 @@ use jiff::SignedDuration;
 use unitrack::core::ids::TicketId;
 use unitrack::tickets::{self, EventData};
 
-use crate::common::scenario::Scenario;
+use crate::common::scenario::{Scenario, file};
 use crate::common::{TestApp, TestBrowser};
-
-async fn file(browser: &mut TestBrowser, project: &str, title: &str) -> String {
-    let response = browser
-        .post_form(
-            "/tickets",
-            &[
-                ("project_id", project),
-                ("title", title),
-                ("description", ""),
-            ],
-        )
-        .await;
-    assert!(response.status.is_redirection(), "{}", response.body);
-    response
-        .location()
-        .trim_start_matches("/tickets/")
-        .to_owned()
-}
 
 /// The scenario (see `common::scenario`): Rita files HD-1, Walt files HD-2 (a minute later,
 /// with a comment after another minute), Olga files ERP-1. Alice is an agent everywhere; Hank

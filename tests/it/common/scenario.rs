@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use unitrack::core::ids::{ProjectId, TicketId, UserId};
 use unitrack::people::roles::{self, Holder};
 
-use super::{NowTs, TestApp};
+use super::{NowTs, TestApp, TestBrowser};
 
 pub struct Scenario {
     pub app: TestApp,
@@ -73,22 +73,7 @@ impl Scenario {
     pub async fn file(&self, who: &str, project: ProjectId, title: &str) -> String {
         let mut browser = self.app.other_browser();
         browser.login(who).await;
-        let project = project.to_string();
-        let response = browser
-            .post_form(
-                "/tickets",
-                &[
-                    ("project_id", &project),
-                    ("title", title),
-                    ("description", ""),
-                ],
-            )
-            .await;
-        assert!(response.status.is_redirection(), "{}", response.body);
-        response
-            .location()
-            .trim_start_matches("/tickets/")
-            .to_owned()
+        file(&mut browser, &project.to_string(), title).await
     }
 
     /// The id of the ticket with this key.
@@ -133,4 +118,23 @@ pub async fn watch(app: &TestApp, ticket: TicketId, user: UserId) {
         .execute(&app.pool)
         .await
         .unwrap();
+}
+
+/// Files a ticket through the form as the browser's signed-in user; answers its key.
+pub async fn file(browser: &mut TestBrowser, project: &str, title: &str) -> String {
+    let response = browser
+        .post_form(
+            "/tickets",
+            &[
+                ("project_id", project),
+                ("title", title),
+                ("description", ""),
+            ],
+        )
+        .await;
+    assert!(response.status.is_redirection(), "{}", response.body);
+    response
+        .location()
+        .trim_start_matches("/tickets/")
+        .to_owned()
 }
